@@ -1,0 +1,325 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace postern::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string default_hostname() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == '\0') return "localhost";
+  return name.data();
+}
+
+// Names the place of a problem: "FILE:LINE: key 'section.key': problem".
+class Reader {
+ public:
+  explicit Reader(std::filesystem::path source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(std::string_view key, const toml::node* node, std::string_view problem) const {
+    const auto line = node ? node->source().begin.line : 0;
+    if (line > 0) {
+      throw ConfigError(fmt::format("{}:{}: key '{}': {}", source_.string(), line, key, problem));
+    }
+    throw ConfigError(fmt::format("{}: key '{}': {}", source_.string(), key, problem));
+  }
+
+  // Rejects keys this version does not know: a typo must not silently fall back to a default.
+  void only_known(const toml::table& table, std::string_view section,
+                  std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, node] : table) {
+      const std::string_view name = key.str();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        fail(section.empty() ? std::string(name) : fmt::format("{}.{}", section, name), &node,
+             "unknown setting (see docs/configuration.md)");
+      }
+    }
+  }
+
+  std::string string(const toml::node& node, std::string_view key) const {
+    if (!node.is_string()) fail(key, &node, fmt::format("expected a string, got {}", type_name(node)));
+    return std::string(**node.as_string());
+  }
+
+  bool boolean(const toml::node& node, std::string_view key) const {
+    if (!node.is_boolean()) {
+      fail(key, &node, fmt::format("expected true or false, got {}", type_name(node)));
+    }
+    return **node.as_boolean();
+  }
+
+  std::int64_t integer(const toml::node& node, std::string_view key, std::int64_t min,
+                       std::int64_t max) const {
+    if (!node.is_integer()) fail(key, &node, fmt::format("expected a whole number, got {}", type_name(node)));
+    const auto value = **node.as_integer();
+    if (value < min || value > max) {
+      fail(key, &node, fmt::format("{} is out of range ({} to {})", value, min, max));
+    }
+    return value;
+  }
+
+  std::chrono::milliseconds duration(const toml::node& node, std::string_view key) const {
+    const auto text = string(node, key);
+    try {
+      return parse_duration(text);
+    } catch (const std::invalid_argument& e) {
+      fail(key, &node, e.what());
+    }
+  }
+
+  const toml::table& table(const toml::node& node, std::string_view key) const {
+    if (!node.is_table()) fail(key, &node, fmt::format("expected a table [{}], got {}", key, type_name(node)));
+    return *node.as_table();
+  }
+
+ private:
+  static std::string_view type_name(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "a whole number";
+      case toml::node_type::floating_point: return "a number";
+      case toml::node_type::boolean: return "a boolean";
+      case toml::node_type::array: return "an array";
+      case toml::node_type::table: return "a table";
+      default: return "a date or time";
+    }
+  }
+
+  std::filesystem::path source_;
+};
+
+void read_server(const Reader& r, const toml::table& t, ServerSettings& s) {
+  r.only_known(t, "server", {"hostname", "idle_timeout", "max_bad_commands", "max_auth_failures",
+                             "threads"});
+  if (auto n = t.get("hostname")) {
+    s.hostname = r.string(*n, "server.hostname");
+    if (s.hostname.empty() || s.hostname.find_first_of(" \r\n\t<>") != std::string::npos) {
+      r.fail("server.hostname", n, "must be a host name without spaces or angle brackets");
+    }
+  }
+  if (auto n = t.get("idle_timeout")) {
+    s.idle_timeout = r.duration(*n, "server.idle_timeout");
+    // RFC 1939 section 3: an autologout timer must be at least 10 minutes... in spirit; we allow
+    // shorter for tests and abuse control but never zero.
+    if (s.idle_timeout < 1s) r.fail("server.idle_timeout", n, "must be at least 1s");
+  }
+  if (auto n = t.get("max_bad_commands")) {
+    s.max_bad_commands = static_cast<std::size_t>(r.integer(*n, "server.max_bad_commands", 1, 1000));
+  }
+  if (auto n = t.get("max_auth_failures")) {
+    s.max_auth_failures = static_cast<std::size_t>(r.integer(*n, "server.max_auth_failures", 1, 100));
+  }
+  if (auto n = t.get("threads")) {
+    s.threads = static_cast<unsigned>(r.integer(*n, "server.threads", 0, 256));
+  }
+}
+
+void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddress>& out) {
+  if (!node.is_array_of_tables()) r.fail("listen", &node, "expected [[listen]] tables");
+  for (const auto& element : *node.as_array()) {
+    const auto& t = *element.as_table();
+    r.only_known(t, "listen", {"address", "tls"});
+    const auto* address = t.get("address");
+    if (!address) r.fail("listen.address", &element, "missing (e.g. address = \"127.0.0.1:110\")");
+    ListenAddress listen;
+    try {
+      listen = parse_listen_address(r.string(*address, "listen.address"));
+    } catch (const std::invalid_argument& e) {
+      r.fail("listen.address", address, e.what());
+    }
+    if (auto tls = t.get("tls")) {
+      const auto mode = r.string(*tls, "listen.tls");
+      if (mode == "none") {
+        listen.tls = TlsMode::none;
+      } else if (mode == "starttls" || mode == "implicit") {
+        r.fail("listen.tls", tls, fmt::format("\"{}\" is not available in this version yet; use \"none\"", mode));
+      } else {
+        r.fail("listen.tls", tls, fmt::format("\"{}\" is not one of \"none\", \"starttls\", \"implicit\"", mode));
+      }
+    }
+    for (const auto& other : out) {
+      if (other.host == listen.host && other.port == listen.port) {
+        r.fail("listen.address", address, fmt::format("{} is listed twice", listen.text));
+      }
+    }
+    out.push_back(std::move(listen));
+  }
+}
+
+void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
+  r.only_known(t, "auth", {"passwd_file", "allow_plaintext"});
+  if (auto n = t.get("passwd_file")) s.passwd_file = r.string(*n, "auth.passwd_file");
+  if (auto n = t.get("allow_plaintext")) s.allow_plaintext = r.boolean(*n, "auth.allow_plaintext");
+}
+
+void check_maildir_template(const Reader& r, const toml::node* node, std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') continue;
+    if (i + 1 == text.size()) r.fail("mail.maildir", node, "ends with a lone '%'");
+    const char c = text[++i];
+    if (c != 'u' && c != 'n' && c != 'd' && c != 'h' && c != '%') {
+      r.fail("mail.maildir", node,
+             fmt::format("unknown variable '%{}' (use %u, %n, %d, %h or %%)", c));
+    }
+  }
+}
+
+void read_mail(const Reader& r, const toml::table& t, MailSettings& s) {
+  r.only_known(t, "mail", {"maildir"});
+  if (auto n = t.get("maildir")) {
+    s.maildir = r.string(*n, "mail.maildir");
+    check_maildir_template(r, n, s.maildir);
+    if (s.maildir.find('%') == std::string::npos) {
+      r.fail("mail.maildir", n, "must contain %u, %n or %h so that each user gets their own maildir");
+    }
+  }
+}
+
+std::string toml_string(const std::string& text) {
+  std::ostringstream out;
+  out << toml::value<std::string>(text);
+  return out.str();
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  if (ec != std::errc{} || ptr == text.data() || value > 1'000'000'000) {
+    throw std::invalid_argument(fmt::format("\"{}\" is not a duration like \"30s\", \"10m\" or \"500ms\"", text));
+  }
+  if (unit == "ms") return std::chrono::milliseconds(value);
+  if (unit == "s") return std::chrono::seconds(value);
+  if (unit == "m") return std::chrono::minutes(value);
+  if (unit == "h") return std::chrono::hours(value);
+  throw std::invalid_argument(
+      fmt::format("\"{}\" has no unit: write it like \"30s\", \"10m\", \"1h\" or \"500ms\"", text));
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+ListenAddress parse_listen_address(std::string_view text) {
+  ListenAddress result;
+  result.text = std::string(text);
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close == std::string_view::npos) {
+      throw std::invalid_argument(fmt::format("\"{}\" is not like \"[::1]:110\"", text));
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) {
+      throw std::invalid_argument(fmt::format(
+          "\"{}\" is not like \"127.0.0.1:110\" (write IPv6 addresses as \"[::1]:110\")", text));
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
+    throw std::invalid_argument(fmt::format("\"{}\": the port must be a number from 0 to 65535", text));
+  }
+  // Only IP literals: a name would be resolved once at start and silently go stale.
+  const bool v4 = host.find_first_not_of("0123456789.") == std::string_view::npos &&
+                  std::count(host.begin(), host.end(), '.') == 3;
+  const bool v6 = host.find(':') != std::string_view::npos &&
+                  host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+  if (host.empty() || !(v4 || v6)) {
+    throw std::invalid_argument(fmt::format(
+        "\"{}\": the host must be an IP address such as 127.0.0.1, 0.0.0.0 or [::1]", text));
+  }
+  result.host = std::string(host);
+  result.port = static_cast<std::uint16_t>(value);
+  return result;
+}
+
+Config parse_config(std::string_view text, const std::filesystem::path& source) {
+  const Reader r(source);
+  toml::table root;
+  try {
+    root = toml::parse(text, source.string());
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: TOML syntax error: {}", source.string(),
+                                  e.source().begin.line, e.source().begin.column, e.description()));
+  }
+  Config config;
+  config.source = source;
+  config.server.hostname = default_hostname();
+  r.only_known(root, "", {"server", "listen", "auth", "mail"});
+  if (auto n = root.get("server")) read_server(r, r.table(*n, "server"), config.server);
+  if (auto n = root.get("listen")) read_listen(r, *n, config.listen);
+  if (auto n = root.get("auth")) read_auth(r, r.table(*n, "auth"), config.auth);
+  if (auto n = root.get("mail")) read_mail(r, r.table(*n, "mail"), config.mail);
+
+  if (config.listen.empty()) r.fail("listen", nullptr, "at least one [[listen]] address is required");
+  if (config.auth.passwd_file.empty()) {
+    r.fail("auth.passwd_file", nullptr, "missing: the path of the passwd-file with the users");
+  }
+  if (config.mail.maildir.empty()) {
+    r.fail("mail.maildir", nullptr, "missing: the maildir template, e.g. \"/var/mail/%d/%n\"");
+  }
+  return config;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw ConfigError(fmt::format("{}: cannot read the configuration file: {}", file.string(),
+                                  std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), file);
+}
+
+std::string render_config(const Config& c) {
+  std::string out = fmt::format("# effective settings of {}\n", c.source.string());
+  out += "[server]\n";
+  out += fmt::format("hostname = {}\n", toml_string(c.server.hostname));
+  out += fmt::format("idle_timeout = \"{}\"\n", format_duration(c.server.idle_timeout));
+  out += fmt::format("max_bad_commands = {}\n", c.server.max_bad_commands);
+  out += fmt::format("max_auth_failures = {}\n", c.server.max_auth_failures);
+  out += fmt::format("threads = {}\n", c.server.threads);
+  for (const auto& l : c.listen) {
+    out += "\n[[listen]]\n";
+    out += fmt::format("address = \"{}\"\n", l.text);
+    out += fmt::format("tls = \"{}\"\n", l.tls == TlsMode::none       ? "none"
+                                         : l.tls == TlsMode::starttls ? "starttls"
+                                                                      : "implicit");
+  }
+  out += "\n[auth]\n";
+  out += fmt::format("passwd_file = {}\n", toml_string(c.auth.passwd_file.string()));
+  out += fmt::format("allow_plaintext = {}\n", c.auth.allow_plaintext);
+  out += "\n[mail]\n";
+  out += fmt::format("maildir = {}\n", toml_string(c.mail.maildir));
+  return out;
+}
+
+}  // namespace postern::config

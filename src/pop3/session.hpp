@@ -1,0 +1,146 @@
+// pop3::Session: the whole POP3 server dialogue (RFC 1939, RFC 2449) as a sans-I/O state machine.
+// Bytes go in with receive(); replies come out of output(); next() says what the driver must do.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "pop3/command.hpp"
+#include "pop3/line_reader.hpp"
+#include "pop3/reply.hpp"
+#include "store/maildrop.hpp"
+
+namespace postern::pop3 {
+
+struct SessionOptions {
+  std::string hostname = "localhost";
+  bool plaintext_login_allowed = true;  // USER/PASS on this connection
+  std::size_t max_bad_commands = 10;    // consecutive; then -ERR and close
+  std::size_t max_auth_failures = 3;    // per connection; then -ERR and close
+  std::size_t max_line = 255;           // RFC 2449: command lines, CRLF included
+  std::size_t output_high_water = 64 * 1024;  // next() asks for a flush above this
+};
+
+// What the driver does next. The session waits, doing nothing, until the driver reports back
+// through the matching on_*() call.
+namespace action {
+struct NeedInput {};  // read more bytes and receive() them; EOF means the client went away
+struct Flush {};      // write output() now, then call next() again
+struct Authenticate {  // check the credentials, then on_authenticated()
+  std::string user;
+  std::string password;
+};
+struct OpenMaildrop {  // open and lock user's maildrop, then on_maildrop_opened/failed()
+  std::string user;
+};
+struct SendMessage {  // open message `index`, then message_unavailable() or message_started();
+  std::size_t index;  // stream it through MessageEncoder(top_lines); message_finished()
+  std::optional<std::uint64_t> top_lines;
+};
+struct Commit {  // UPDATE state: remove these messages durably, then on_committed()
+  std::vector<std::size_t> deletions;
+};
+struct Close {};  // write output(), then close the connection
+}  // namespace action
+
+using Action = std::variant<action::NeedInput, action::Flush, action::Authenticate,
+                            action::OpenMaildrop, action::SendMessage, action::Commit,
+                            action::Close>;
+
+enum class SessionState { authorization, transaction, update, closed };
+
+struct SessionStats {
+  std::uint64_t retrieved = 0;        // RETR and TOP commands answered with content
+  std::uint64_t retrieved_octets = 0;
+  std::uint64_t deleted = 0;          // deletions made durable at QUIT
+};
+
+class Session {
+ public:
+  explicit Session(SessionOptions options);
+
+  // Puts the greeting into output(). Call once, first.
+  void start();
+  void receive(std::string_view bytes);
+  Action next();
+
+  std::string& output() { return output_; }
+
+  void on_authenticated(bool ok, bool temporary_failure = false);
+  void on_maildrop_opened(std::span<const store::MessageInfo> messages);
+  void on_maildrop_failed(store::StoreErrc code, std::string_view reason);
+  void message_unavailable(store::StoreErrc code);
+  void message_started();  // puts "+OK ..." into output(); the content follows
+  void message_finished(std::uint64_t content_octets);
+  void on_committed(std::optional<store::StoreErrc> failure);
+
+  SessionState state() const { return state_; }
+  const std::string& user() const { return user_; }
+  const SessionStats& stats() const { return stats_; }
+  // Why the session ended: "quit", "timeout" (set by the driver), "too many bad commands" ...
+  const std::string& close_reason() const { return close_reason_; }
+  void set_close_reason(std::string reason) { close_reason_ = std::move(reason); }
+
+ private:
+  enum class Waiting { nothing, auth, maildrop, message, commit };
+
+  std::optional<Action> dispatch(const Command& command);
+  std::optional<Action> bad_command(RespCode code, std::string_view text);
+  std::optional<Action> close_with(std::string reason);
+  // Close when an error reply already ended the session (too many bad commands), else nothing.
+  std::optional<Action> closed_action() const;
+  bool plain_ok();
+
+  // AUTHORIZATION
+  std::optional<Action> cmd_capa();
+  std::optional<Action> cmd_user(const Command& command);
+  std::optional<Action> cmd_pass(const Command& command);
+  std::optional<Action> cmd_quit();
+  // TRANSACTION
+  std::optional<Action> cmd_stat();
+  std::optional<Action> cmd_list(const Command& command);
+  std::optional<Action> cmd_uidl(const Command& command);
+  std::optional<Action> cmd_retr(const Command& command);
+  std::optional<Action> cmd_top(const Command& command);
+  std::optional<Action> cmd_dele(const Command& command);
+  std::optional<Action> cmd_rset();
+  std::optional<Action> cmd_noop();
+
+  // Resolves a message-number argument; on failure writes the -ERR and returns nullopt.
+  std::optional<std::size_t> message_index(std::string_view arg);
+  // Continues a LIST or UIDL listing where the last flush left it.
+  void continue_listing();
+  std::pair<std::uint64_t, std::uint64_t> visible_totals() const;
+
+  SessionOptions options_;
+  LineReader reader_;
+  std::string output_;
+  SessionState state_ = SessionState::authorization;
+  Waiting waiting_ = Waiting::nothing;
+  std::optional<Action> queued_;  // returned by the next next(), before any input
+
+  std::string user_;          // from USER (then the authenticated user)
+  bool have_user_ = false;
+  std::size_t bad_commands_ = 0;
+  std::size_t auth_failures_ = 0;
+
+  std::span<const store::MessageInfo> messages_;
+  std::vector<bool> deleted_;
+  std::size_t deleted_count_ = 0;
+  std::optional<std::size_t> pending_message_;
+  bool pending_is_top_ = false;
+
+  enum class Listing { none, list, uidl };
+  Listing listing_ = Listing::none;
+  std::size_t listing_next_ = 0;
+
+  SessionStats stats_;
+  std::string close_reason_;
+};
+
+}  // namespace postern::pop3
