@@ -1,0 +1,33 @@
+// The subcommands of the postern program, each a function that returns the process exit code.
+// main.cpp only parses the command line; the work happens here.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace postern::cli {
+
+// sysexits-style codes an administrator's scripts can tell apart.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 64;
+inline constexpr int exit_unavailable = 69;  // cannot bind, cannot start
+inline constexpr int exit_config = 78;       // the configuration is wrong
+
+void setup_logging();
+
+int run_serve(const std::filesystem::path& config_file);
+int run_check_config(const std::filesystem::path& config_file);
+int run_demo(const std::filesystem::path& data_dir, unsigned port);
+
+struct UserCommand {
+  std::string action;  // add, passwd, del, list
+  std::string name;
+  std::optional<std::filesystem::path> passwd_file;
+  std::optional<std::filesystem::path> config_file;
+  std::string scheme = "yescrypt";
+};
+int run_user(const UserCommand& command);
+
+}  // namespace postern::cli

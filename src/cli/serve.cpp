@@ -1,0 +1,74 @@
+// `postern serve` and `postern check-config`: load the settings, check what they point at, run.
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "auth/passwd_file.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "net/server.hpp"
+#include "store/maildir.hpp"
+
+namespace postern::cli {
+
+void setup_logging() {
+  auto logger = spdlog::stderr_logger_mt("postern");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+namespace {
+
+// Everything the server needs, loaded and checked; throws with a message naming the culprit.
+struct LoadedServer {
+  config::Config config;
+  auth::PasswdFile passdb;
+  store::MaildirStore store;
+
+  explicit LoadedServer(const std::filesystem::path& file)
+      : config(config::load_config(file)),
+        passdb(config.auth.passwd_file),
+        store(config.mail.maildir) {
+    passdb.load();
+  }
+};
+
+}  // namespace
+
+int run_check_config(const std::filesystem::path& config_file) {
+  try {
+    LoadedServer loaded(config_file);
+    std::cout << config::render_config(loaded.config);
+    std::cout << fmt::format("# {} users in {}\n", loaded.passdb.user_count(),
+                             loaded.config.auth.passwd_file.string());
+    return exit_ok;
+  } catch (const std::exception& e) {
+    std::cerr << "postern: " << e.what() << "\n";
+    return exit_config;
+  }
+}
+
+int run_serve(const std::filesystem::path& config_file) {
+  std::unique_ptr<LoadedServer> loaded;
+  try {
+    loaded = std::make_unique<LoadedServer>(config_file);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return exit_config;
+  }
+  try {
+    spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION, loaded->config.server.hostname);
+    net::Server server(loaded->config, loaded->passdb, loaded->store);
+    server.run();
+    spdlog::info("stopped");
+    return exit_ok;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return exit_unavailable;
+  }
+}
+
+}  // namespace postern::cli

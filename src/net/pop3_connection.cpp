@@ -1,0 +1,238 @@
+#include "net/pop3_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
+
+#include "net/log_format.hpp"
+#include "pop3/message_encoder.hpp"
+
+namespace postern::net {
+namespace {
+
+using asio::awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t read_chunk = 4096;
+constexpr std::size_t message_chunk = 256 * 1024;
+
+// The idle timer's deadline: every byte that moves pushes it forward (see STYLE.md, Asio timeout.cpp).
+struct Deadline {
+  std::chrono::milliseconds idle;
+  Clock::time_point at;
+  void touch() { at = Clock::now() + idle; }
+};
+
+awaitable<void> watchdog(Deadline& deadline) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (Clock::now() < deadline.at) {
+    timer.expires_at(deadline.at);
+    const auto [ec] = co_await timer.async_wait(as_tuple);
+    if (ec == asio::error::operation_aborted) co_return;  // the session ended first
+  }
+}
+
+class Pop3Connection {
+ public:
+  Pop3Connection(tcp::socket socket, const Pop3Services& services)
+      : socket_(std::move(socket)),
+        services_(services),
+        session_(services.session_options),
+        deadline_{services.idle_timeout, Clock::now() + services.idle_timeout} {
+    asio::error_code ec;
+    const auto endpoint = socket_.remote_endpoint(ec);
+    remote_ = ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+  }
+
+  awaitable<void> run() {
+    using namespace asio::experimental::awaitable_operators;
+    const auto result = co_await (drive() || watchdog(deadline_));
+    if (result.index() == 1) {
+      session_.set_close_reason("idle timeout");
+      // Best effort: tell the client why, without waiting on a peer that does not read.
+      asio::error_code ec;
+      socket_.non_blocking(true, ec);
+      socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")), ec);
+    }
+    log_end();
+    asio::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+ private:
+  awaitable<void> drive() {
+    session_.start();
+    for (;;) {
+      auto action = session_.next();
+      if (!co_await flush()) co_return;
+      if (std::holds_alternative<pop3::action::Close>(action)) co_return;
+      if (std::holds_alternative<pop3::action::NeedInput>(action)) {
+        if (!co_await read_more()) co_return;
+      } else if (auto* a = std::get_if<pop3::action::Authenticate>(&action)) {
+        co_await authenticate(*a);
+      } else if (std::holds_alternative<pop3::action::OpenMaildrop>(action)) {
+        co_await open_maildrop();
+      } else if (auto* m = std::get_if<pop3::action::SendMessage>(&action)) {
+        if (!co_await send_message(*m)) co_return;
+      } else if (auto* c = std::get_if<pop3::action::Commit>(&action)) {
+        co_await commit(*c);
+      }
+    }
+  }
+
+  awaitable<bool> flush() {
+    auto& out = session_.output();
+    if (out.empty()) co_return true;
+    const bool ok = co_await write(out);
+    out.clear();
+    co_return ok;
+  }
+
+  awaitable<bool> write(std::string_view bytes) {
+    const auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple);
+    if (ec) {
+      session_.set_close_reason("disconnected");
+      co_return false;
+    }
+    deadline_.touch();
+    co_return true;
+  }
+
+  awaitable<bool> read_more() {
+    std::array<char, read_chunk> buffer;
+    const auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), as_tuple);
+    if (ec) {
+      session_.set_close_reason("disconnected");
+      co_return false;
+    }
+    deadline_.touch();
+    session_.receive(std::string_view(buffer.data(), n));
+    co_return true;
+  }
+
+  awaitable<void> authenticate(const pop3::action::Authenticate& request) {
+    auto& passdb = services_.passdb;
+    auto result = co_await services_.pool.run(
+        [&passdb, user = request.user, password = request.password] {
+          return passdb.verify(user, password);
+        });
+    deadline_.touch();
+    if (result.status == auth::AuthStatus::ok) {
+      record_ = std::move(result.record);
+      session_.on_authenticated(true);
+      co_return;
+    }
+    spdlog::warn("auth-failed user={} remote={} reason={}", log_value(request.user), remote_,
+                 log_value(result.reason));
+    session_.on_authenticated(false, result.status == auth::AuthStatus::temp_failure);
+  }
+
+  awaitable<void> open_maildrop() {
+    store::MaildropOwner owner{record_ ? record_->user : session_.user(),
+                               record_ ? record_->home : std::string()};
+    auto& store = services_.store;
+    try {
+      maildrop_ = co_await services_.pool.run([&store, owner] { return store.open(owner); });
+    } catch (const store::StoreError& e) {
+      spdlog::warn("login-failed user={} remote={} reason={}", log_value(owner.user), remote_,
+                   log_value(e.what()));
+      session_.on_maildrop_failed(e.code(), e.code() == store::StoreErrc::in_use ? "" : "server error");
+      co_return;
+    }
+    deadline_.touch();
+    session_.on_maildrop_opened(maildrop_->messages());
+    std::uint64_t octets = 0;
+    for (const auto& m : maildrop_->messages()) octets += m.size;
+    spdlog::info("login user={} remote={} tls=no messages={} octets={}", log_value(owner.user),
+                 remote_, maildrop_->messages().size(), octets);
+  }
+
+  awaitable<bool> send_message(const pop3::action::SendMessage& request) {
+    auto* maildrop = maildrop_.get();
+    std::unique_ptr<store::MessageSource> source;
+    try {
+      source = co_await services_.pool.run(
+          [maildrop, index = request.index] { return maildrop->open_message(index); });
+    } catch (const store::StoreError& e) {
+      spdlog::warn("message-unavailable user={} remote={} message={} reason={}",
+                   log_value(session_.user()), remote_, request.index + 1, log_value(e.what()));
+      session_.message_unavailable(e.code());
+      co_return true;
+    }
+    session_.message_started();
+    if (!co_await flush()) co_return false;
+    pop3::MessageEncoder encoder(request.top_lines);
+    std::vector<char> chunk(message_chunk);
+    std::string encoded;
+    for (bool more = true; more;) {
+      std::size_t n = 0;
+      try {
+        n = co_await services_.pool.run([&source, &chunk] { return source->read(chunk); });
+      } catch (const store::StoreError& e) {
+        // The +OK is out: the only honest thing left is to drop the connection.
+        spdlog::error("message-read-failed user={} remote={} message={} reason={}",
+                      log_value(session_.user()), remote_, request.index + 1, log_value(e.what()));
+        session_.set_close_reason("message read error");
+        co_return false;
+      }
+      if (n == 0) break;
+      more = encoder.feed(std::string_view(chunk.data(), n), encoded);
+      if (!co_await write(encoded)) co_return false;
+      encoded.clear();
+    }
+    encoder.finish(encoded);
+    if (!co_await write(encoded)) co_return false;
+    session_.message_finished(encoder.content_octets());
+    co_return true;
+  }
+
+  awaitable<void> commit(const pop3::action::Commit& request) {
+    auto* maildrop = maildrop_.get();
+    std::optional<store::StoreErrc> failure;
+    try {
+      co_await services_.pool.run([maildrop, &request] {
+        maildrop->commit_deletions(request.deletions);
+        return true;
+      });
+    } catch (const store::StoreError& e) {
+      spdlog::error("commit-failed user={} remote={} reason={}", log_value(session_.user()),
+                    remote_, log_value(e.what()));
+      failure = e.code();
+    }
+    session_.on_committed(failure);
+  }
+
+  void log_end() {
+    if (!maildrop_) return;  // never logged in: nothing to report
+    const auto& stats = session_.stats();
+    const auto& reason = session_.close_reason();
+    spdlog::info("logout user={} remote={} reason={} retr={} retr_bytes={} deleted={}",
+                 log_value(session_.user()), remote_, log_value(reason.empty() ? "disconnected" : reason),
+                 stats.retrieved, stats.retrieved_octets, stats.deleted);
+  }
+
+  tcp::socket socket_;
+  const Pop3Services& services_;
+  pop3::Session session_;
+  Deadline deadline_;
+  std::string remote_;
+  std::optional<auth::UserRecord> record_;
+  std::unique_ptr<store::Maildrop> maildrop_;  // holds the maildrop lock while logged in
+};
+
+}  // namespace
+
+awaitable<void> serve_pop3(tcp::socket socket, const Pop3Services& services) {
+  Pop3Connection connection(std::move(socket), services);
+  co_await connection.run();
+}
+
+}  // namespace postern::net

@@ -1,0 +1,143 @@
+#include "net/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <thread>
+
+#include "net/blocking_pool.hpp"
+#include "net/pop3_connection.hpp"
+
+namespace postern::net {
+namespace {
+
+using asio::ip::tcp;
+
+unsigned loop_thread_count(unsigned configured) {
+  if (configured > 0) return configured;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Many connections need many descriptors: take the hard limit the administrator allows.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(const config::Config& c, auth::Passdb& passdb, store::MaildropStore& store)
+      : config(c),
+        pool(std::max(2u, std::thread::hardware_concurrency())),
+        services{passdb, store, pool, session_options(c), c.server.idle_timeout} {
+    const auto loops = loop_thread_count(c.server.threads);
+    for (unsigned i = 0; i < loops; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  }
+
+  static pop3::SessionOptions session_options(const config::Config& c) {
+    pop3::SessionOptions options;
+    options.hostname = c.server.hostname;
+    options.plaintext_login_allowed = c.auth.allow_plaintext;
+    options.max_bad_commands = c.server.max_bad_commands;
+    options.max_auth_failures = c.server.max_auth_failures;
+    return options;
+  }
+
+  void bind_all() {
+    auto& main = *contexts.front();
+    for (const auto& listen : config.listen) {
+      asio::error_code ec;
+      const auto address = asio::ip::make_address(listen.host, ec);
+      if (ec) throw ServerError(fmt::format("cannot listen on {}: bad address", listen.text));
+      tcp::endpoint endpoint(address, listen.port);
+      auto acceptor = std::make_unique<tcp::acceptor>(main);
+      acceptor->open(endpoint.protocol(), ec);
+      if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acceptor->bind(endpoint, ec);
+      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) throw ServerError(fmt::format("cannot listen on {}: {}", listen.text, ec.message()));
+      const auto local = acceptor->local_endpoint();
+      spdlog::info("listening on {} tls=none", local.address().is_v6()
+                                                   ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
+                                                   : fmt::format("{}:{}", local.address().to_string(), local.port()));
+      acceptors.push_back(std::move(acceptor));
+    }
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+    for (;;) {
+      auto& loop = *contexts[next_loop++ % contexts.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(loop, as_tuple);
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // EMFILE and friends: pause briefly instead of spinning on a full descriptor table.
+        spdlog::error("accept failed: {}", ec.message());
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(as_tuple);
+        continue;
+      }
+      asio::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      asio::co_spawn(loop, serve_pop3(std::move(socket), services), asio::detached);
+    }
+  }
+
+  void run() {
+    bind_all();
+    auto& main = *contexts.front();
+    for (auto& acceptor : acceptors) asio::co_spawn(main, accept_loop(*acceptor), asio::detached);
+    asio::signal_set signals(main, SIGINT, SIGTERM);
+    signals.async_wait([this](const asio::error_code& ec, int signal) {
+      if (ec) return;
+      spdlog::info("shutting down on signal {}", signal);
+      for (auto& acceptor : acceptors) acceptor->close();
+      for (auto& context : contexts) context->stop();
+    });
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < contexts.size(); ++i) {
+      threads.emplace_back([context = contexts[i].get()] {
+        auto guard = asio::make_work_guard(*context);
+        context->run();
+      });
+    }
+    {
+      auto guard = asio::make_work_guard(main);
+      main.run();
+    }
+    for (auto& thread : threads) thread.join();
+    pool.join();
+  }
+
+  const config::Config& config;
+  BlockingPool pool;
+  Pop3Services services;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::size_t next_loop = 0;
+};
+
+Server::Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store)
+    : impl_(std::make_unique<Impl>(config, passdb, store)) {
+  raise_descriptor_limit();
+}
+
+Server::~Server() = default;
+
+void Server::run() { impl_->run(); }
+
+}  // namespace postern::net

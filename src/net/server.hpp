@@ -1,0 +1,34 @@
+// Server: the listeners and the event loops. One io_context per thread, each owning the
+// connections handed to it; accepting happens on one loop and spreads sockets round-robin.
+#pragma once
+
+#include <memory>
+
+#include "auth/passdb.hpp"
+#include "config/config.hpp"
+#include "store/maildrop.hpp"
+
+namespace postern::net {
+
+class ServerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every listener (throws ServerError naming the address on failure), then serves
+  // until SIGINT or SIGTERM. Returns after a clean shutdown.
+  void run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace postern::net
