@@ -16,18 +16,23 @@ class BlockingPool {
 
   // Runs fn() on a pool thread and resumes the caller on its own executor with the result.
   // An exception thrown by fn() is rethrown in the caller.
+  // Callers pass a named callable (not a temporary built inside the co_await expression:
+  // g++ 12 destroys such temporaries twice).
   template <class Fn>
   auto run(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&>> {
-    using Result = std::invoke_result_t<Fn&>;
-    co_return co_await asio::co_spawn(
-        pool_.get_executor(),
-        [fn = std::move(fn)]() mutable -> asio::awaitable<Result> { co_return fn(); },
-        asio::use_awaitable);
+    return asio::co_spawn(pool_.get_executor(), invoke(std::move(fn)), asio::use_awaitable);
   }
 
   void join() { pool_.join(); }
 
  private:
+  // A coroutine taking fn as a parameter, not a capturing coroutine lambda: parameters live in
+  // the coroutine frame, lambda captures do not (and g++ 12 mishandles their destruction).
+  template <class Fn>
+  static auto invoke(Fn fn) -> asio::awaitable<std::invoke_result_t<Fn&>> {
+    co_return fn();
+  }
+
   asio::thread_pool pool_;
 };
 

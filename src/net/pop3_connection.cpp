@@ -120,10 +120,8 @@ class Pop3Connection {
 
   awaitable<void> authenticate(const pop3::action::Authenticate& request) {
     auto& passdb = services_.passdb;
-    auto result = co_await services_.pool.run(
-        [&passdb, user = request.user, password = request.password] {
-          return passdb.verify(user, password);
-        });
+    auto verify = [&passdb, &request] { return passdb.verify(request.user, request.password); };
+    auto result = co_await services_.pool.run(verify);
     deadline_.touch();
     if (result.status == auth::AuthStatus::ok) {
       record_ = std::move(result.record);
@@ -140,7 +138,8 @@ class Pop3Connection {
                                record_ ? record_->home : std::string()};
     auto& store = services_.store;
     try {
-      maildrop_ = co_await services_.pool.run([&store, owner] { return store.open(owner); });
+      auto open = [&store, &owner] { return store.open(owner); };
+      maildrop_ = co_await services_.pool.run(open);
     } catch (const store::StoreError& e) {
       spdlog::warn("login-failed user={} remote={} reason={}", log_value(owner.user), remote_,
                    log_value(e.what()));
@@ -159,8 +158,8 @@ class Pop3Connection {
     auto* maildrop = maildrop_.get();
     std::unique_ptr<store::MessageSource> source;
     try {
-      source = co_await services_.pool.run(
-          [maildrop, index = request.index] { return maildrop->open_message(index); });
+      auto open = [maildrop, index = request.index] { return maildrop->open_message(index); };
+      source = co_await services_.pool.run(open);
     } catch (const store::StoreError& e) {
       spdlog::warn("message-unavailable user={} remote={} message={} reason={}",
                    log_value(session_.user()), remote_, request.index + 1, log_value(e.what()));
@@ -175,7 +174,8 @@ class Pop3Connection {
     for (bool more = true; more;) {
       std::size_t n = 0;
       try {
-        n = co_await services_.pool.run([&source, &chunk] { return source->read(chunk); });
+        auto read = [&source, &chunk] { return source->read(chunk); };
+        n = co_await services_.pool.run(read);
       } catch (const store::StoreError& e) {
         // The +OK is out: the only honest thing left is to drop the connection.
         spdlog::error("message-read-failed user={} remote={} message={} reason={}",
@@ -198,10 +198,11 @@ class Pop3Connection {
     auto* maildrop = maildrop_.get();
     std::optional<store::StoreErrc> failure;
     try {
-      co_await services_.pool.run([maildrop, &request] {
+      auto remove = [maildrop, &request] {
         maildrop->commit_deletions(request.deletions);
         return true;
-      });
+      };
+      co_await services_.pool.run(remove);
     } catch (const store::StoreError& e) {
       spdlog::error("commit-failed user={} remote={} reason={}", log_value(session_.user()),
                     remote_, log_value(e.what()));

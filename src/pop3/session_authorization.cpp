@@ -20,7 +20,7 @@ bool Session::plain_ok() { return options_.plaintext_login_allowed; }
 std::optional<Action> Session::cmd_capa() {
   bad_commands_ = 0;
   append_ok(output_, "Capability list follows");
-  output_.append("CAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+  output_.append("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
   output_.append("EXPIRE NEVER\r\n");
   if (state_ == SessionState::authorization && plain_ok()) output_.append("USER\r\n");
   output_.append("IMPLEMENTATION postern\r\n");
