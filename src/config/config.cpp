@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -165,7 +166,9 @@ void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
   if (auto n = t.get("allow_plaintext")) s.allow_plaintext = r.boolean(*n, "auth.allow_plaintext");
 }
 
-void check_maildir_template(const Reader& r, const toml::node* node, std::string_view text) {
+// Returns whether the template holds a per-user variable (%u, %n or %h).
+bool check_maildir_template(const Reader& r, const toml::node* node, std::string_view text) {
+  bool per_user = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '%') continue;
     if (i + 1 == text.size()) r.fail("mail.maildir", node, "ends with a lone '%'");
@@ -174,15 +177,16 @@ void check_maildir_template(const Reader& r, const toml::node* node, std::string
       r.fail("mail.maildir", node,
              fmt::format("unknown variable '%{}' (use %u, %n, %d, %h or %%)", c));
     }
+    per_user = per_user || c == 'u' || c == 'n' || c == 'h';
   }
+  return per_user;
 }
 
 void read_mail(const Reader& r, const toml::table& t, MailSettings& s) {
   r.only_known(t, "mail", {"maildir"});
   if (auto n = t.get("maildir")) {
     s.maildir = r.string(*n, "mail.maildir");
-    check_maildir_template(r, n, s.maildir);
-    if (s.maildir.find('%') == std::string::npos) {
+    if (!check_maildir_template(r, n, s.maildir)) {
       r.fail("mail.maildir", n, "must contain %u, %n or %h so that each user gets their own maildir");
     }
   }
@@ -247,11 +251,11 @@ ListenAddress parse_listen_address(std::string_view text) {
     throw std::invalid_argument(fmt::format("\"{}\": the port must be a number from 0 to 65535", text));
   }
   // Only IP literals: a name would be resolved once at start and silently go stale.
-  const bool v4 = host.find_first_not_of("0123456789.") == std::string_view::npos &&
-                  std::count(host.begin(), host.end(), '.') == 3;
-  const bool v6 = host.find(':') != std::string_view::npos &&
-                  host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
-  if (host.empty() || !(v4 || v6)) {
+  const std::string host_text(host);
+  in6_addr parsed{};
+  const bool bracketed = text.starts_with('[');
+  const bool valid = ::inet_pton(bracketed ? AF_INET6 : AF_INET, host_text.c_str(), &parsed) == 1;
+  if (!valid) {
     throw std::invalid_argument(fmt::format(
         "\"{}\": the host must be an IP address such as 127.0.0.1, 0.0.0.0 or [::1]", text));
   }

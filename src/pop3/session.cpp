@@ -23,6 +23,7 @@ Action Session::next() {
   if (queued_) {
     auto queued = std::move(*queued_);
     queued_.reset();
+    if (std::holds_alternative<action::OpenMaildrop>(queued)) waiting_ = Waiting::maildrop;
     return queued;
   }
   if (listing_ != Listing::none) {

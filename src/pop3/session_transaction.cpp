@@ -63,11 +63,12 @@ std::optional<Action> Session::cmd_retr(const Command& command) {
 }
 
 std::optional<Action> Session::cmd_top(const Command& command) {
-  const auto space = command.args.find(' ');
-  const auto lines =
-      space == std::string::npos ? std::nullopt : parse_number(std::string_view(command.args).substr(space + 1));
+  std::string_view args = command.args;
+  while (!args.empty() && args.back() == ' ') args.remove_suffix(1);
+  const auto space = args.find(' ');
+  const auto lines = space == std::string_view::npos ? std::nullopt : parse_number(args.substr(space + 1));
   if (!lines) return bad_command(RespCode::none, "TOP needs a message number and a line count");
-  const auto index = message_index(std::string_view(command.args).substr(0, space));
+  const auto index = message_index(args.substr(0, space));
   if (!index) return closed_action();
   bad_commands_ = 0;
   pending_message_ = *index;
