@@ -96,13 +96,18 @@ class Pop3Connection {
     co_return ok;
   }
 
+  // Writes piecewise so that every bit of progress a slow reader makes moves the idle deadline:
+  // a client still reading a large RETR is never timed out.
   awaitable<bool> write(std::string_view bytes) {
-    const auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), as_tuple);
-    if (ec) {
-      session_.set_close_reason("disconnected");
-      co_return false;
+    while (!bytes.empty()) {
+      const auto [ec, n] = co_await socket_.async_write_some(asio::buffer(bytes), as_tuple);
+      if (ec) {
+        session_.set_close_reason("disconnected");
+        co_return false;
+      }
+      deadline_.touch();
+      bytes.remove_prefix(n);
     }
-    deadline_.touch();
     co_return true;
   }
 

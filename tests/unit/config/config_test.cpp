@@ -190,7 +190,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"TimeoutNumber", server("idle_timeout = 30"), "server.idle_timeout", 2},
         ErrorCase{"TimeoutNoUnit", server("idle_timeout = \"30\""), "server.idle_timeout", 2},
         ErrorCase{"TimeoutBadUnit", server("idle_timeout = \"10x\""), "server.idle_timeout", 2},
-        ErrorCase{"TimeoutUnderOneSecond", server("idle_timeout = \"500ms\""),
+        ErrorCase{"TimeoutUnder100ms", server("idle_timeout = \"99ms\""),
                   "server.idle_timeout", 2},
         ErrorCase{"TimeoutZero", server("idle_timeout = \"0s\""), "server.idle_timeout", 2},
         ErrorCase{"PlaintextString",
