@@ -1,0 +1,25 @@
+// The fixed shape of a Maildir as postern uses it: the three standard folders, postern's own files
+// beside them, and the rule that a file's unique name is everything before its first ':'.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace postern::store {
+
+inline constexpr const char* maildir_tmp = "tmp";
+inline constexpr const char* maildir_new = "new";
+inline constexpr const char* maildir_cur = "cur";
+inline constexpr const char* maildir_lock_file = "postern.lock";
+inline constexpr const char* maildir_index_file = "postern-index";
+
+// Creates tmp/, new/ and cur/ (and any missing parent) with mode 0700 where missing; cheap when
+// they all exist. Throws StoreError naming the directory that could not be made.
+void ensure_maildir(const std::filesystem::path& maildir);
+
+// "1700000000.M1P2Q3.host,S=10:2,S" -> "1700000000.M1P2Q3.host,S=10": flags come after the ':'.
+inline std::string_view unique_name_of(std::string_view file_name) {
+  return file_name.substr(0, file_name.find(':'));
+}
+
+}  // namespace postern::store
