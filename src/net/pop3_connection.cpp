@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <array>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -27,15 +30,34 @@ constexpr std::size_t message_chunk = 256 * 1024;
 struct Deadline {
   std::chrono::milliseconds idle;
   Clock::time_point at;
+  bool writing = false;  // a write is pending: the reply is not out yet
   void touch() { at = Clock::now() + idle; }
 };
 
-awaitable<void> watchdog(Deadline& deadline) {
+// Octets we sent that the peer has not yet acknowledged (Linux SIOCOUTQ).
+int unsent_octets(tcp::socket& socket) {
+  int queued = 0;
+  if (::ioctl(socket.native_handle(), SIOCOUTQ, &queued) != 0) return 0;
+  return queued;
+}
+
+// Fires when neither side moved a byte for a whole idle period. Bytes leaving our kernel send
+// queue count as movement: a client slowly reading a large RETR is reading, even while the
+// kernel holds megabytes for it and our last write completed long ago.
+awaitable<void> watchdog(Deadline& deadline, tcp::socket& socket) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (Clock::now() < deadline.at) {
-    timer.expires_at(deadline.at);
-    const auto [ec] = co_await timer.async_wait(as_tuple);
-    if (ec == asio::error::operation_aborted) co_return;  // the session ended first
+  int last_unsent = unsent_octets(socket);
+  for (;;) {
+    while (Clock::now() < deadline.at) {
+      timer.expires_at(deadline.at);
+      const auto [ec] = co_await timer.async_wait(as_tuple);
+      if (ec == asio::error::operation_aborted) co_return;  // the session ended first
+    }
+    const int unsent = unsent_octets(socket);
+    const bool draining = unsent > 0 && unsent != last_unsent;
+    last_unsent = unsent;
+    if (!draining) co_return;
+    deadline.touch();
   }
 }
 
@@ -53,13 +75,16 @@ class Pop3Connection {
 
   awaitable<void> run() {
     using namespace asio::experimental::awaitable_operators;
-    const auto result = co_await (drive() || watchdog(deadline_));
+    const auto result = co_await (drive() || watchdog(deadline_, socket_));
+    maildrop_.reset();
     if (result.index() == 1) {
       session_.set_close_reason("idle timeout");
+      if (!deadline_.writing) {
       // Best effort: tell the client why, without waiting on a peer that does not read.
       asio::error_code ec;
       socket_.non_blocking(true, ec);
-      socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")), ec);
+        socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")), ec);
+      }  // else mid-reply: a status line inside message data would corrupt it
     }
     log_end();
     asio::error_code ignored;
@@ -72,8 +97,15 @@ class Pop3Connection {
     session_.start();
     for (;;) {
       auto action = session_.next();
+      report_rejected_user();
+      if (std::holds_alternative<pop3::action::Close>(action)) {
+        // Unlock before the last reply goes out: a client that reconnects the moment it reads
+        // "+OK" to QUIT must find its maildrop free.
+        maildrop_.reset();
+        co_await flush();
+        co_return;
+      }
       if (!co_await flush()) co_return;
-      if (std::holds_alternative<pop3::action::Close>(action)) co_return;
       if (std::holds_alternative<pop3::action::NeedInput>(action)) {
         if (!co_await read_more()) co_return;
       } else if (auto* a = std::get_if<pop3::action::Authenticate>(&action)) {
@@ -100,7 +132,9 @@ class Pop3Connection {
   // a client still reading a large RETR is never timed out.
   awaitable<bool> write(std::string_view bytes) {
     while (!bytes.empty()) {
+      deadline_.writing = true;
       const auto [ec, n] = co_await socket_.async_write_some(asio::buffer(bytes), as_tuple);
+      deadline_.writing = false;
       if (ec) {
         session_.set_close_reason("disconnected");
         co_return false;
@@ -152,6 +186,7 @@ class Pop3Connection {
       co_return;
     }
     deadline_.touch();
+    logged_in_ = true;
     session_.on_maildrop_opened(maildrop_->messages());
     std::uint64_t octets = 0;
     for (const auto& m : maildrop_->messages()) octets += m.size;
@@ -216,8 +251,15 @@ class Pop3Connection {
     session_.on_committed(failure);
   }
 
+  void report_rejected_user() {
+    if (auto name = session_.take_rejected_user()) {
+      spdlog::warn("auth-failed user={} remote={} reason={}", log_value(*name), remote_,
+                   log_value("invalid user name"));
+    }
+  }
+
   void log_end() {
-    if (!maildrop_) return;  // never logged in: nothing to report
+    if (!logged_in_) return;  // never logged in: nothing to report
     const auto& stats = session_.stats();
     const auto& reason = session_.close_reason();
     spdlog::info("logout user={} remote={} reason={} retr={} retr_bytes={} deleted={}",
@@ -232,6 +274,7 @@ class Pop3Connection {
   std::string remote_;
   std::optional<auth::UserRecord> record_;
   std::unique_ptr<store::Maildrop> maildrop_;  // holds the maildrop lock while logged in
+  bool logged_in_ = false;
 };
 
 }  // namespace

@@ -98,9 +98,9 @@ struct Server::Impl {
   }
 
   void run() {
-    bind_all();
     auto& main = *contexts.front();
-    for (auto& acceptor : acceptors) asio::co_spawn(main, accept_loop(*acceptor), asio::detached);
+    // Signals first: a SIGTERM that arrives the moment "listening on" is logged must still
+    // mean a clean shutdown, not death by the default action.
     asio::signal_set signals(main, SIGINT, SIGTERM);
     signals.async_wait([this](const asio::error_code& ec, int signal) {
       if (ec) return;
@@ -108,6 +108,8 @@ struct Server::Impl {
       for (auto& acceptor : acceptors) acceptor->close();
       for (auto& context : contexts) context->stop();
     });
+    bind_all();
+    for (auto& acceptor : acceptors) asio::co_spawn(main, accept_loop(*acceptor), asio::detached);
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < contexts.size(); ++i) {
       threads.emplace_back([context = contexts[i].get()] {

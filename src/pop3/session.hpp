@@ -79,6 +79,14 @@ class Session {
   void message_finished(std::uint64_t content_octets);
   void on_committed(std::optional<store::StoreErrc> failure);
 
+  // A user name refused by USER before any lookup (traversal attempts and the like), once, for
+  // the driver's log: the session itself does no I/O.
+  std::optional<std::string> take_rejected_user() {
+    auto name = std::move(rejected_user_);
+    rejected_user_.reset();
+    return name;
+  }
+
   SessionState state() const { return state_; }
   const std::string& user() const { return user_; }
   const SessionStats& stats() const { return stats_; }
@@ -126,6 +134,7 @@ class Session {
 
   std::string user_;          // from USER (then the authenticated user)
   bool have_user_ = false;
+  std::optional<std::string> rejected_user_;
   std::size_t bad_commands_ = 0;
   std::size_t auth_failures_ = 0;
 

@@ -38,6 +38,7 @@ std::optional<Action> Session::cmd_user(const Command& command) {
   const auto name = trim_trailing_spaces(command.args);
   if (name.empty()) return bad_command(RespCode::none, "USER needs a user name");
   if (!auth::is_valid_username(name)) {
+    rejected_user_.emplace(name.substr(0, 300));
     append_err(output_, RespCode::auth, "Invalid user name");
     return std::nullopt;
   }

@@ -19,6 +19,23 @@ std::string cur_name_for(const std::string& new_name) {
   return new_name.find(':') == std::string::npos ? new_name + ":2," : new_name;
 }
 
+// Moves without ever replacing: a file already in cur/ under the target name is another message
+// (a redelivery that reused a unique name), and overwriting it would lose it. On a clash the
+// message gets a fresh unique name, and so its own UIDL.
+bool move_without_replacing(int new_fd, const std::string& name, int cur_fd) {
+  std::string target = cur_name_for(name);
+  for (unsigned attempt = 1; attempt <= 100; ++attempt) {
+    if (::renameat2(new_fd, name.c_str(), cur_fd, target.c_str(), RENAME_NOREPLACE) == 0) return true;
+    if (errno != EEXIST) return false;
+    const auto colon = name.find(':');
+    const std::string unique = name.substr(0, colon);
+    const std::string info = colon == std::string::npos ? ":2," : name.substr(colon);
+    target = unique + ".dup" + std::to_string(attempt) + info;
+  }
+  errno = EEXIST;
+  return false;
+}
+
 }  // namespace
 
 bool move_new_to_cur(const std::filesystem::path& maildir, int cur_fd) {
@@ -26,7 +43,7 @@ bool move_new_to_cur(const std::filesystem::path& maildir, int cur_fd) {
   const UniqueFd new_fd = open_directory(new_dir);
   bool moved = false;
   for (const std::string& name : list_message_files(new_fd.get(), new_dir)) {
-    if (::renameat(new_fd.get(), name.c_str(), cur_fd, cur_name_for(name).c_str()) == 0) {
+    if (move_without_replacing(new_fd.get(), name, cur_fd)) {
       moved = true;
     } else if (errno != ENOENT) {
       spdlog::warn("leaving mail in new/: {}", errno_message(errno, "cannot move", new_dir / name));
