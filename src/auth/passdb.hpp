@@ -23,14 +23,14 @@ struct UserRecord {
 };
 
 enum class AuthStatus {
-  ok,              // the password matches
-  bad_credentials, // unknown user or wrong password: the client hears [AUTH]
-  temp_failure,    // the passdb could not be read: the client hears [SYS/TEMP]
+  ok,               // the password matches
+  bad_credentials,  // unknown user or wrong password: the client hears [AUTH]
+  temp_failure,     // the passdb could not be read: the client hears [SYS/TEMP]
 };
 
 struct AuthResult {
   AuthStatus status = AuthStatus::bad_credentials;
-  std::string reason;  // for the log only, never sent to the client
+  std::string reason;                // for the log only, never sent to the client
   std::optional<UserRecord> record;  // set when status == ok
 };
 

@@ -84,7 +84,9 @@ std::optional<UserRecord> parse_passwd_line(std::string_view line) {
 PasswdFile::PasswdFile(std::filesystem::path path, std::chrono::milliseconds recheck_interval)
     : path_(std::move(path)), recheck_interval_(recheck_interval) {}
 
-const std::filesystem::path& PasswdFile::path() const { return path_; }
+const std::filesystem::path& PasswdFile::path() const {
+  return path_;
+}
 
 void PasswdFile::load() {
   static_cast<void>(dummy_hash());  // made now, so the first unknown user is not the slow one

@@ -50,7 +50,9 @@ constexpr std::array<SchemeName, 10> scheme_names{{
 constexpr std::string_view argon2id_prefix = "$argon2id$";
 constexpr std::string_view argon2i_prefix = "$argon2i$";
 
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+char ascii_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -58,7 +60,9 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
 
 std::optional<Family> family_by_name(std::string_view name) {
   for (const auto& entry : scheme_names) {
@@ -144,13 +148,10 @@ bool verify_argon2(Family family, std::string_view hash, std::string_view passwo
 
 bool verify_stored(const StoredPassword& stored, std::string_view password) {
   switch (stored.family) {
-    case Family::plain:
-      return verify_plain(stored.secret, password);
-    case Family::crypt:
-      return verify_crypt(stored.secret, password);
+    case Family::plain: return verify_plain(stored.secret, password);
+    case Family::crypt: return verify_crypt(stored.secret, password);
     case Family::argon2i:
-    case Family::argon2id:
-      return verify_argon2(stored.family, stored.secret, password);
+    case Family::argon2id: return verify_argon2(stored.family, stored.secret, password);
   }
   return false;
 }
@@ -203,14 +204,10 @@ bool is_supported_scheme(std::string_view stored) {
     const auto parsed = parse_stored(stored);
     if (!parsed) return false;
     switch (parsed->family) {
-      case Family::plain:
-        return true;
-      case Family::crypt:
-        return crypt_knows(parsed->secret);
-      case Family::argon2i:
-        return parsed->secret.starts_with(argon2i_prefix);
-      case Family::argon2id:
-        return parsed->secret.starts_with(argon2id_prefix);
+      case Family::plain: return true;
+      case Family::crypt: return crypt_knows(parsed->secret);
+      case Family::argon2i: return parsed->secret.starts_with(argon2i_prefix);
+      case Family::argon2id: return parsed->secret.starts_with(argon2id_prefix);
     }
   } catch (...) {
   }
@@ -224,10 +221,8 @@ std::string hash_password(std::string_view password, HashScheme scheme) {
                              " bytes");
   }
   switch (scheme) {
-    case HashScheme::yescrypt:
-      return hash_yescrypt(password);
-    case HashScheme::argon2id:
-      return hash_argon2id(password);
+    case HashScheme::yescrypt: return hash_yescrypt(password);
+    case HashScheme::argon2id: return hash_argon2id(password);
   }
   throw std::runtime_error("unknown hash scheme");
 }

@@ -12,7 +12,9 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-int UniqueFd::close_now() { return ::close(std::exchange(fd_, -1)); }
+int UniqueFd::close_now() {
+  return ::close(std::exchange(fd_, -1));
+}
 
 std::string read_to_end(int fd) {
   std::string text;

@@ -46,27 +46,31 @@ int run_demo(const std::filesystem::path& data_dir, unsigned port) {
     if (!std::filesystem::exists(users)) {
       const auto hash = auth::hash_password(demo_password, auth::HashScheme::yescrypt);
       write_file(users, fmt::format("{}:{}::::::\n", demo_user, hash));
-      std::filesystem::permissions(users, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+      std::filesystem::permissions(
+          users, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     }
     const auto maildir = dir / "mail" / demo_user;
     if (!std::filesystem::exists(maildir)) {
       for (const char* message : sample_messages) store::deliver_to_maildir(maildir, message);
     }
     const auto config = dir / "postern.toml";
-    write_file(config, fmt::format(
-        "# Written by `postern demo`; see docs/configuration.md for every setting.\n"
-        "[server]\nhostname = \"localhost\"\n\n"
-        "[[listen]]\naddress = \"127.0.0.1:{}\"\ntls = \"none\"\n\n"
-        "[auth]\npasswd_file = \"{}\"\nallow_plaintext = true\n\n"
-        "[mail]\nmaildir = \"{}/mail/%n\"\n",
-        port, users.string(), dir.string()));
-    std::cout << fmt::format(
-        "\npostern demo: user \"{0}\", password \"{1}\", mail in {2}\n"
-        "  list the mail:      curl pop3://{0}:{1}@127.0.0.1:{3}/\n"
-        "  fetch message 1:    curl pop3://{0}:{1}@127.0.0.1:{3}/1\n"
-        "  or talk to it:      telnet 127.0.0.1 {3}   (USER {0} / PASS {1} / LIST / QUIT)\n"
-        "Stop with Ctrl-C. Re-running keeps the mail that is left.\n\n",
-        demo_user, demo_password, maildir.string(), port) << std::flush;
+    write_file(
+        config,
+        fmt::format("# Written by `postern demo`; see docs/configuration.md for every setting.\n"
+                    "[server]\nhostname = \"localhost\"\n\n"
+                    "[[listen]]\naddress = \"127.0.0.1:{}\"\ntls = \"none\"\n\n"
+                    "[auth]\npasswd_file = \"{}\"\nallow_plaintext = true\n\n"
+                    "[mail]\nmaildir = \"{}/mail/%n\"\n",
+                    port, users.string(), dir.string()));
+    std::cout
+        << fmt::format(
+               "\npostern demo: user \"{0}\", password \"{1}\", mail in {2}\n"
+               "  list the mail:      curl pop3://{0}:{1}@127.0.0.1:{3}/\n"
+               "  fetch message 1:    curl pop3://{0}:{1}@127.0.0.1:{3}/1\n"
+               "  or talk to it:      telnet 127.0.0.1 {3}   (USER {0} / PASS {1} / LIST / QUIT)\n"
+               "Stop with Ctrl-C. Re-running keeps the mail that is left.\n\n",
+               demo_user, demo_password, maildir.string(), port)
+        << std::flush;
     return run_serve(config);
   } catch (const std::exception& e) {
     std::cerr << "postern demo: " << e.what() << "\n";

@@ -13,25 +13,33 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the POP3 server in the foreground");
   serve->add_option("-c,--config", config_file, "Configuration file (TOML)")->capture_default_str();
 
-  auto* check = app.add_subcommand("check-config", "Validate a configuration and print the effective settings");
+  auto* check = app.add_subcommand("check-config",
+                                   "Validate a configuration and print the effective settings");
   check->add_option("-c,--config", config_file, "Configuration file (TOML)")->capture_default_str();
 
   std::filesystem::path demo_dir = "demo-data";
   unsigned demo_port = 1110;
-  auto* demo = app.add_subcommand("demo", "Create a demo user with sample mail and serve it on 127.0.0.1");
-  demo->add_option("--dir", demo_dir, "Folder for the demo's users, mail and config")->capture_default_str();
-  demo->add_option("--port", demo_port, "Port on 127.0.0.1")->capture_default_str()->check(CLI::Range(1, 65535));
+  auto* demo =
+      app.add_subcommand("demo", "Create a demo user with sample mail and serve it on 127.0.0.1");
+  demo->add_option("--dir", demo_dir, "Folder for the demo's users, mail and config")
+      ->capture_default_str();
+  demo->add_option("--port", demo_port, "Port on 127.0.0.1")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
 
   UserCommand user;
   auto* user_cmd = app.add_subcommand("user", "Manage the passwd-file");
   user_cmd->require_subcommand(1);
   for (const auto* action : {"add", "passwd", "del"}) {
-    auto* sub = user_cmd->add_subcommand(action, std::string(action) == "add"      ? "Add a user (password read from the terminal or stdin)"
-                                                 : std::string(action) == "passwd" ? "Change a user's password"
-                                                                                   : "Remove a user");
+    auto* sub = user_cmd->add_subcommand(
+        action, std::string(action) == "add"
+                    ? "Add a user (password read from the terminal or stdin)"
+                : std::string(action) == "passwd" ? "Change a user's password"
+                                                  : "Remove a user");
     sub->add_option("name", user.name, "User name")->required();
     sub->add_option("--passwd-file", user.passwd_file, "The passwd-file to edit");
-    sub->add_option("-c,--config", user.config_file, "Take the passwd-file from this configuration");
+    sub->add_option("-c,--config", user.config_file,
+                    "Take the passwd-file from this configuration");
     if (std::string(action) != "del") {
       sub->add_option("--scheme", user.scheme, "Password hash scheme")
           ->check(CLI::IsMember({"yescrypt", "argon2id"}))

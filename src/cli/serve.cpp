@@ -60,7 +60,8 @@ int run_serve(const std::filesystem::path& config_file) {
     return exit_config;
   }
   try {
-    spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION, loaded->config.server.hostname);
+    spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION,
+                 loaded->config.server.hostname);
     net::Server server(loaded->config, loaded->passdb, loaded->store);
     server.run();
     spdlog::info("stopped");

@@ -1,18 +1,18 @@
 #include "config/config.hpp"
 
-#include <fmt/format.h>
 #include <arpa/inet.h>
+#include <fmt/format.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace postern::config {
 namespace {
@@ -30,7 +30,8 @@ class Reader {
  public:
   explicit Reader(std::filesystem::path source) : source_(std::move(source)) {}
 
-  [[noreturn]] void fail(std::string_view key, const toml::node* node, std::string_view problem) const {
+  [[noreturn]] void fail(std::string_view key, const toml::node* node,
+                         std::string_view problem) const {
     const auto line = node ? node->source().begin.line : 0;
     if (line > 0) {
       throw ConfigError(fmt::format("{}:{}: key '{}': {}", source_.string(), line, key, problem));
@@ -51,7 +52,8 @@ class Reader {
   }
 
   std::string string(const toml::node& node, std::string_view key) const {
-    if (!node.is_string()) fail(key, &node, fmt::format("expected a string, got {}", type_name(node)));
+    if (!node.is_string())
+      fail(key, &node, fmt::format("expected a string, got {}", type_name(node)));
     return std::string(**node.as_string());
   }
 
@@ -64,7 +66,8 @@ class Reader {
 
   std::int64_t integer(const toml::node& node, std::string_view key, std::int64_t min,
                        std::int64_t max) const {
-    if (!node.is_integer()) fail(key, &node, fmt::format("expected a whole number, got {}", type_name(node)));
+    if (!node.is_integer())
+      fail(key, &node, fmt::format("expected a whole number, got {}", type_name(node)));
     const auto value = **node.as_integer();
     if (value < min || value > max) {
       fail(key, &node, fmt::format("{} is out of range ({} to {})", value, min, max));
@@ -82,7 +85,8 @@ class Reader {
   }
 
   const toml::table& table(const toml::node& node, std::string_view key) const {
-    if (!node.is_table()) fail(key, &node, fmt::format("expected a table [{}], got {}", key, type_name(node)));
+    if (!node.is_table())
+      fail(key, &node, fmt::format("expected a table [{}], got {}", key, type_name(node)));
     return *node.as_table();
   }
 
@@ -103,8 +107,8 @@ class Reader {
 };
 
 void read_server(const Reader& r, const toml::table& t, ServerSettings& s) {
-  r.only_known(t, "server", {"hostname", "idle_timeout", "max_bad_commands", "max_auth_failures",
-                             "threads"});
+  r.only_known(t, "server",
+               {"hostname", "idle_timeout", "max_bad_commands", "max_auth_failures", "threads"});
   if (auto n = t.get("hostname")) {
     s.hostname = r.string(*n, "server.hostname");
     if (s.hostname.empty() || s.hostname.find_first_of(" \r\n\t<>") != std::string::npos) {
@@ -117,10 +121,12 @@ void read_server(const Reader& r, const toml::table& t, ServerSettings& s) {
     if (s.idle_timeout < 100ms) r.fail("server.idle_timeout", n, "must be at least 100ms");
   }
   if (auto n = t.get("max_bad_commands")) {
-    s.max_bad_commands = static_cast<std::size_t>(r.integer(*n, "server.max_bad_commands", 1, 1000));
+    s.max_bad_commands =
+        static_cast<std::size_t>(r.integer(*n, "server.max_bad_commands", 1, 1000));
   }
   if (auto n = t.get("max_auth_failures")) {
-    s.max_auth_failures = static_cast<std::size_t>(r.integer(*n, "server.max_auth_failures", 1, 100));
+    s.max_auth_failures =
+        static_cast<std::size_t>(r.integer(*n, "server.max_auth_failures", 1, 100));
   }
   if (auto n = t.get("threads")) {
     s.threads = static_cast<unsigned>(r.integer(*n, "server.threads", 0, 256));
@@ -145,9 +151,11 @@ void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddr
       if (mode == "none") {
         listen.tls = TlsMode::none;
       } else if (mode == "starttls" || mode == "implicit") {
-        r.fail("listen.tls", tls, fmt::format("\"{}\" is not available in this version yet; use \"none\"", mode));
+        r.fail("listen.tls", tls,
+               fmt::format("\"{}\" is not available in this version yet; use \"none\"", mode));
       } else {
-        r.fail("listen.tls", tls, fmt::format("\"{}\" is not one of \"none\", \"starttls\", \"implicit\"", mode));
+        r.fail("listen.tls", tls,
+               fmt::format("\"{}\" is not one of \"none\", \"starttls\", \"implicit\"", mode));
       }
     }
     for (const auto& other : out) {
@@ -186,7 +194,8 @@ void read_mail(const Reader& r, const toml::table& t, MailSettings& s) {
   if (auto n = t.get("maildir")) {
     s.maildir = r.string(*n, "mail.maildir");
     if (!check_maildir_template(r, n, s.maildir)) {
-      r.fail("mail.maildir", n, "must contain %u, %n or %h so that each user gets their own maildir");
+      r.fail("mail.maildir", n,
+             "must contain %u, %n or %h so that each user gets their own maildir");
     }
   }
 }
@@ -205,7 +214,8 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
   if (ec != std::errc{} || ptr == text.data() || value > 1'000'000'000) {
-    throw std::invalid_argument(fmt::format("\"{}\" is not a duration like \"30s\", \"10m\" or \"500ms\"", text));
+    throw std::invalid_argument(
+        fmt::format("\"{}\" is not a duration like \"30s\", \"10m\" or \"500ms\"", text));
   }
   if (unit == "ms") return std::chrono::milliseconds(value);
   if (unit == "s") return std::chrono::seconds(value);
@@ -247,7 +257,8 @@ ListenAddress parse_listen_address(std::string_view text) {
   unsigned value = 0;
   const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
-    throw std::invalid_argument(fmt::format("\"{}\": the port must be a number from 0 to 65535", text));
+    throw std::invalid_argument(
+        fmt::format("\"{}\": the port must be a number from 0 to 65535", text));
   }
   // Only IP literals: a name would be resolved once at start and silently go stale.
   const std::string host_text(host);
@@ -281,7 +292,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   if (auto n = root.get("auth")) read_auth(r, r.table(*n, "auth"), config.auth);
   if (auto n = root.get("mail")) read_mail(r, r.table(*n, "mail"), config.mail);
 
-  if (config.listen.empty()) r.fail("listen", nullptr, "at least one [[listen]] address is required");
+  if (config.listen.empty())
+    r.fail("listen", nullptr, "at least one [[listen]] address is required");
   if (config.auth.passwd_file.empty()) {
     r.fail("auth.passwd_file", nullptr, "missing: the path of the passwd-file with the users");
   }

@@ -1,8 +1,7 @@
 #include "net/pop3_connection.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <linux/sockios.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
 #include <array>
@@ -26,7 +25,8 @@ constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk = 4096;
 constexpr std::size_t message_chunk = 256 * 1024;
 
-// The idle timer's deadline: every byte that moves pushes it forward (see STYLE.md, Asio timeout.cpp).
+// The idle timer's deadline: every byte that moves pushes it forward (see STYLE.md, Asio
+// timeout.cpp).
 struct Deadline {
   std::chrono::milliseconds idle;
   Clock::time_point at;
@@ -70,7 +70,8 @@ class Pop3Connection {
         deadline_{services.idle_timeout, Clock::now() + services.idle_timeout} {
     asio::error_code ec;
     const auto endpoint = socket_.remote_endpoint(ec);
-    remote_ = ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    remote_ =
+        ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
   }
 
   awaitable<void> run() {
@@ -80,10 +81,11 @@ class Pop3Connection {
     if (result.index() == 1) {
       session_.set_close_reason("idle timeout");
       if (!deadline_.writing) {
-      // Best effort: tell the client why, without waiting on a peer that does not read.
-      asio::error_code ec;
-      socket_.non_blocking(true, ec);
-        socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")), ec);
+        // Best effort: tell the client why, without waiting on a peer that does not read.
+        asio::error_code ec;
+        socket_.non_blocking(true, ec);
+        socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")),
+                           ec);
       }  // else mid-reply: a status line inside message data would corrupt it
     }
     log_end();
@@ -182,7 +184,8 @@ class Pop3Connection {
     } catch (const store::StoreError& e) {
       spdlog::warn("login-failed user={} remote={} reason={}", log_value(owner.user), remote_,
                    log_value(e.what()));
-      session_.on_maildrop_failed(e.code(), e.code() == store::StoreErrc::in_use ? "" : "server error");
+      session_.on_maildrop_failed(e.code(),
+                                  e.code() == store::StoreErrc::in_use ? "" : "server error");
       co_return;
     }
     deadline_.touch();
@@ -263,8 +266,9 @@ class Pop3Connection {
     const auto& stats = session_.stats();
     const auto& reason = session_.close_reason();
     spdlog::info("logout user={} remote={} reason={} retr={} retr_bytes={} deleted={}",
-                 log_value(session_.user()), remote_, log_value(reason.empty() ? "disconnected" : reason),
-                 stats.retrieved, stats.retrieved_octets, stats.deleted);
+                 log_value(session_.user()), remote_,
+                 log_value(reason.empty() ? "disconnected" : reason), stats.retrieved,
+                 stats.retrieved_octets, stats.deleted);
   }
 
   tcp::socket socket_;

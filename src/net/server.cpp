@@ -71,9 +71,10 @@ struct Server::Impl {
       if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
       if (ec) throw ServerError(fmt::format("cannot listen on {}: {}", listen.text, ec.message()));
       const auto local = acceptor->local_endpoint();
-      spdlog::info("listening on {} tls=none", local.address().is_v6()
-                                                   ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
-                                                   : fmt::format("{}:{}", local.address().to_string(), local.port()));
+      spdlog::info("listening on {} tls=none",
+                   local.address().is_v6()
+                       ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
+                       : fmt::format("{}:{}", local.address().to_string(), local.port()));
       acceptors.push_back(std::move(acceptor));
     }
   }
@@ -140,6 +141,8 @@ Server::Server(const config::Config& config, auth::Passdb& passdb, store::Maildr
 
 Server::~Server() = default;
 
-void Server::run() { impl_->run(); }
+void Server::run() {
+  impl_->run();
+}
 
 }  // namespace postern::net

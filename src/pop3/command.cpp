@@ -22,7 +22,9 @@ constexpr std::array keyword_table{
     KeywordEntry{"UIDL", Verb::uidl}, KeywordEntry{"UTF8", Verb::utf8},
 };
 
-char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+char ascii_upper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 }  // namespace
 

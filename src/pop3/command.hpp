@@ -10,8 +10,22 @@
 namespace postern::pop3 {
 
 enum class Verb {
-  user, pass, apop, auth, stls, capa, quit,           // AUTHORIZATION
-  stat, list, retr, dele, noop, rset, top, uidl, utf8, // TRANSACTION (noop, capa, quit: both)
+  user,
+  pass,
+  apop,
+  auth,
+  stls,
+  capa,
+  quit,  // AUTHORIZATION
+  stat,
+  list,
+  retr,
+  dele,
+  noop,
+  rset,
+  top,
+  uidl,
+  utf8,  // TRANSACTION (noop, capa, quit: both)
   unknown,
 };
 

@@ -13,9 +13,8 @@ std::optional<Line> LineReader::next() {
   for (;;) {
     const auto start = consumed_ + scanned_;
     const char* base = buffer_.data();
-    const void* found = start < buffer_.size()
-                            ? std::memchr(base + start, '\n', buffer_.size() - start)
-                            : nullptr;
+    const void* found =
+        start < buffer_.size() ? std::memchr(base + start, '\n', buffer_.size() - start) : nullptr;
     if (found == nullptr) {
       scanned_ = buffer_.size() - consumed_;
       if (discarding_) {  // nothing of an over-long line is ever kept

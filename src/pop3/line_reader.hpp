@@ -33,9 +33,9 @@ class LineReader {
 
   std::size_t max_line_;
   std::string buffer_;
-  std::size_t consumed_ = 0;   // bytes of buffer_ already handed out
-  std::size_t scanned_ = 0;    // bytes of buffer_ known to hold no LF (from consumed_)
-  bool discarding_ = false;    // inside an over-long line: drop bytes up to the next LF
+  std::size_t consumed_ = 0;  // bytes of buffer_ already handed out
+  std::size_t scanned_ = 0;   // bytes of buffer_ known to hold no LF (from consumed_)
+  bool discarding_ = false;   // inside an over-long line: drop bytes up to the next LF
 };
 
 }  // namespace postern::pop3

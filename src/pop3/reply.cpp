@@ -38,6 +38,8 @@ void append_err(std::string& out, RespCode code, std::string_view text) {
   out.append("\r\n");
 }
 
-void append_terminator(std::string& out) { out.append(".\r\n"); }
+void append_terminator(std::string& out) {
+  out.append(".\r\n");
+}
 
 }  // namespace postern::pop3

@@ -15,7 +15,9 @@ void Session::start() {
   append_ok(output_, fmt::format("{} POP3 server ready", options_.hostname));
 }
 
-void Session::receive(std::string_view bytes) { reader_.feed(bytes); }
+void Session::receive(std::string_view bytes) {
+  reader_.feed(bytes);
+}
 
 Action Session::next() {
   if (state_ == SessionState::closed) return action::Close{};
@@ -82,11 +84,9 @@ std::optional<Action> Session::dispatch(const Command& command) {
     case Verb::auth:
     case Verb::stls:
     case Verb::utf8:
-    case Verb::unknown:
-      return bad_command(RespCode::none, "Unknown command");
+    case Verb::unknown: return bad_command(RespCode::none, "Unknown command");
   }
-  return bad_command(RespCode::none,
-                     authorized ? "Not valid in this state" : "Not logged in");
+  return bad_command(RespCode::none, authorized ? "Not valid in this state" : "Not logged in");
 }
 
 std::optional<Action> Session::bad_command(RespCode code, std::string_view text) {
@@ -139,16 +139,21 @@ std::pair<std::uint64_t, std::uint64_t> Session::visible_totals() const {
   return {count, octets};
 }
 
+// "N size" or "N uidl" and CRLF, for message index.
+void Session::append_listing_line(Listing kind, std::size_t index) {
+  const auto& message = messages_[index];
+  if (kind == Listing::list) {
+    fmt::format_to(std::back_inserter(output_), "{} {}\r\n", index + 1, message.size);
+  } else {
+    fmt::format_to(std::back_inserter(output_), "{} {}\r\n", index + 1, message.uidl);
+  }
+}
+
 void Session::continue_listing() {
   std::size_t i = listing_next_;
   for (; i < messages_.size(); ++i) {
     if (output_.size() >= options_.output_high_water) break;
-    if (deleted_[i]) continue;
-    if (listing_ == Listing::list) {
-      fmt::format_to(std::back_inserter(output_), "{} {}\r\n", i + 1, messages_[i].size);
-    } else {
-      fmt::format_to(std::back_inserter(output_), "{} {}\r\n", i + 1, messages_[i].uidl);
-    }
+    if (!deleted_[i]) append_listing_line(listing_, i);
   }
   listing_next_ = i;
   if (i == messages_.size()) {
@@ -209,8 +214,7 @@ void Session::message_unavailable(store::StoreErrc code) {
   waiting_ = Waiting::nothing;
   const auto number = *pending_message_ + 1;
   pending_message_.reset();
-  append_err(output_,
-             code == store::StoreErrc::permanent ? RespCode::sys_perm : RespCode::sys_temp,
+  append_err(output_, code == store::StoreErrc::permanent ? RespCode::sys_perm : RespCode::sys_temp,
              fmt::format("Message {} is not available right now", number));
 }
 

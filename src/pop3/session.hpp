@@ -19,18 +19,18 @@ namespace postern::pop3 {
 
 struct SessionOptions {
   std::string hostname = "localhost";
-  bool plaintext_login_allowed = true;  // USER/PASS on this connection
-  std::size_t max_bad_commands = 10;    // consecutive; then -ERR and close
-  std::size_t max_auth_failures = 3;    // per connection; then -ERR and close
-  std::size_t max_line = 255;           // RFC 2449: command lines, CRLF included
+  bool plaintext_login_allowed = true;        // USER/PASS on this connection
+  std::size_t max_bad_commands = 10;          // consecutive; then -ERR and close
+  std::size_t max_auth_failures = 3;          // per connection; then -ERR and close
+  std::size_t max_line = 255;                 // RFC 2449: command lines, CRLF included
   std::size_t output_high_water = 64 * 1024;  // next() asks for a flush above this
 };
 
 // What the driver does next. The session waits, doing nothing, until the driver reports back
 // through the matching on_*() call.
 namespace action {
-struct NeedInput {};  // read more bytes and receive() them; EOF means the client went away
-struct Flush {};      // write output() now, then call next() again
+struct NeedInput {};   // read more bytes and receive() them; EOF means the client went away
+struct Flush {};       // write output() now, then call next() again
 struct Authenticate {  // check the credentials, then on_authenticated()
   std::string user;
   std::string password;
@@ -48,16 +48,16 @@ struct Commit {  // UPDATE state: remove these messages durably, then on_committ
 struct Close {};  // write output(), then close the connection
 }  // namespace action
 
-using Action = std::variant<action::NeedInput, action::Flush, action::Authenticate,
-                            action::OpenMaildrop, action::SendMessage, action::Commit,
-                            action::Close>;
+using Action =
+    std::variant<action::NeedInput, action::Flush, action::Authenticate, action::OpenMaildrop,
+                 action::SendMessage, action::Commit, action::Close>;
 
 enum class SessionState { authorization, transaction, update, closed };
 
 struct SessionStats {
-  std::uint64_t retrieved = 0;        // RETR and TOP commands answered with content
+  std::uint64_t retrieved = 0;  // RETR and TOP commands answered with content
   std::uint64_t retrieved_octets = 0;
-  std::uint64_t deleted = 0;          // deletions made durable at QUIT
+  std::uint64_t deleted = 0;  // deletions made durable at QUIT
 };
 
 class Session {
@@ -119,6 +119,12 @@ class Session {
   std::optional<Action> cmd_rset();
   std::optional<Action> cmd_noop();
 
+  enum class Listing { none, list, uidl };
+  std::optional<Action> listing_command(const Command& command, Listing kind,
+                                        std::string_view header);
+  std::optional<Action> send_message(std::size_t index, std::optional<std::uint64_t> top_lines);
+  void append_listing_line(Listing kind, std::size_t index);
+
   // Resolves a message-number argument; on failure writes the -ERR and returns nullopt.
   std::optional<std::size_t> message_index(std::string_view arg);
   // Continues a LIST or UIDL listing where the last flush left it.
@@ -132,7 +138,7 @@ class Session {
   Waiting waiting_ = Waiting::nothing;
   std::optional<Action> queued_;  // returned by the next next(), before any input
 
-  std::string user_;          // from USER (then the authenticated user)
+  std::string user_;  // from USER (then the authenticated user)
   bool have_user_ = false;
   std::optional<std::string> rejected_user_;
   std::size_t bad_commands_ = 0;
@@ -144,7 +150,6 @@ class Session {
   std::optional<std::size_t> pending_message_;
   bool pending_is_top_ = false;
 
-  enum class Listing { none, list, uidl };
   Listing listing_ = Listing::none;
   std::size_t listing_next_ = 0;
 

@@ -15,7 +15,9 @@ std::string_view trim_trailing_spaces(std::string_view text) {
 
 }  // namespace
 
-bool Session::plain_ok() { return options_.plaintext_login_allowed; }
+bool Session::plain_ok() {
+  return options_.plaintext_login_allowed;
+}
 
 std::optional<Action> Session::cmd_capa() {
   bad_commands_ = 0;

@@ -25,7 +25,8 @@ std::string cur_name_for(const std::string& new_name) {
 bool move_without_replacing(int new_fd, const std::string& name, int cur_fd) {
   std::string target = cur_name_for(name);
   for (unsigned attempt = 1; attempt <= 100; ++attempt) {
-    if (::renameat2(new_fd, name.c_str(), cur_fd, target.c_str(), RENAME_NOREPLACE) == 0) return true;
+    if (::renameat2(new_fd, name.c_str(), cur_fd, target.c_str(), RENAME_NOREPLACE) == 0)
+      return true;
     if (errno != EEXIST) return false;
     const auto colon = name.find(':');
     const std::string unique = name.substr(0, colon);

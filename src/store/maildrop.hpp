@@ -1,5 +1,6 @@
-// Maildrop: the storage side of a POP3 session, as an interface the protocol core never looks behind.
-// Maildir is the first backend; a PostgreSQL one is meant to slot in without touching src/pop3/.
+// Maildrop: the storage side of a POP3 session, as an interface the protocol core never looks
+// behind. Maildir is the first backend; a PostgreSQL one is meant to slot in without touching
+// src/pop3/.
 #pragma once
 
 #include <cstdint>

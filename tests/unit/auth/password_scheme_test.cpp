@@ -93,7 +93,9 @@ TEST_P(KnownVectorTest, RejectsTheRightPasswordWithATrailingNul) {
   EXPECT_FALSE(verify_password(GetParam().stored, GetParam().password + "\0extra"s));
 }
 
-TEST_P(KnownVectorTest, SchemeIsSupported) { EXPECT_TRUE(is_supported_scheme(GetParam().stored)); }
+TEST_P(KnownVectorTest, SchemeIsSupported) {
+  EXPECT_TRUE(is_supported_scheme(GetParam().stored));
+}
 
 INSTANTIATE_TEST_SUITE_P(Vectors, KnownVectorTest, testing::ValuesIn(vectors));
 
@@ -199,7 +201,9 @@ TEST(IsSupportedScheme, RejectsUnknownAndMismatchedSchemes) {
   EXPECT_FALSE(is_supported_scheme("*"));
 }
 
-TEST(IsSupportedScheme, AcceptsAnEmptyPlainSecret) { EXPECT_TRUE(is_supported_scheme("{PLAIN}")); }
+TEST(IsSupportedScheme, AcceptsAnEmptyPlainSecret) {
+  EXPECT_TRUE(is_supported_scheme("{PLAIN}"));
+}
 
 class HashPasswordTest : public testing::TestWithParam<HashScheme> {};
 

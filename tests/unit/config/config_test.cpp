@@ -141,7 +141,9 @@ struct ErrorCase {
   int line;  // 0: a missing key has no line
 };
 
-void PrintTo(const ErrorCase& c, std::ostream* out) { *out << c.name; }
+void PrintTo(const ErrorCase& c, std::ostream* out) {
+  *out << c.name;
+}
 
 class ConfigErrorTest : public testing::TestWithParam<ErrorCase> {};
 
@@ -153,7 +155,9 @@ TEST_P(ConfigErrorTest, NamesFileLineAndKey) {
   EXPECT_NE(message.find(where), std::string::npos) << message << "\nwanted: " << where;
 }
 
-std::string server(const std::string& line) { return "[server]\n" + line + "\n" + minimal; }
+std::string server(const std::string& line) {
+  return "[server]\n" + line + "\n" + minimal;
+}
 
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeys, ConfigErrorTest,
@@ -190,8 +194,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"TimeoutNumber", server("idle_timeout = 30"), "server.idle_timeout", 2},
         ErrorCase{"TimeoutNoUnit", server("idle_timeout = \"30\""), "server.idle_timeout", 2},
         ErrorCase{"TimeoutBadUnit", server("idle_timeout = \"10x\""), "server.idle_timeout", 2},
-        ErrorCase{"TimeoutUnder100ms", server("idle_timeout = \"99ms\""),
-                  "server.idle_timeout", 2},
+        ErrorCase{"TimeoutUnder100ms", server("idle_timeout = \"99ms\""), "server.idle_timeout", 2},
         ErrorCase{"TimeoutZero", server("idle_timeout = \"0s\""), "server.idle_timeout", 2},
         ErrorCase{"PlaintextString",
                   "[auth]\nallow_plaintext = \"yes\"\n" + listen_part + mail_part,
@@ -277,7 +280,9 @@ struct AddressCase {
   std::uint16_t port;
 };
 
-void PrintTo(const AddressCase& c, std::ostream* out) { *out << c.text; }
+void PrintTo(const AddressCase& c, std::ostream* out) {
+  *out << c.text;
+}
 
 class GoodAddressTest : public testing::TestWithParam<AddressCase> {};
 
@@ -328,7 +333,9 @@ struct DurationCase {
   std::optional<std::chrono::milliseconds> value;
 };
 
-void PrintTo(const DurationCase& c, std::ostream* out) { *out << testing::PrintToString(c.text); }
+void PrintTo(const DurationCase& c, std::ostream* out) {
+  *out << testing::PrintToString(c.text);
+}
 
 class DurationTest : public testing::TestWithParam<DurationCase> {};
 

@@ -21,7 +21,9 @@ struct CommandCase {
   std::string args;
 };
 
-void PrintTo(const CommandCase& c, std::ostream* out) { *out << testing::PrintToString(c.line); }
+void PrintTo(const CommandCase& c, std::ostream* out) {
+  *out << testing::PrintToString(c.line);
+}
 
 class ParseCommandTest : public testing::TestWithParam<CommandCase> {};
 
@@ -88,7 +90,9 @@ struct NumberCase {
   std::optional<std::uint64_t> value;
 };
 
-void PrintTo(const NumberCase& c, std::ostream* out) { *out << testing::PrintToString(c.text); }
+void PrintTo(const NumberCase& c, std::ostream* out) {
+  *out << testing::PrintToString(c.text);
+}
 
 class ParseNumberTest : public testing::TestWithParam<NumberCase> {};
 
@@ -118,7 +122,9 @@ struct TwoNumbersCase {
   std::optional<std::pair<std::uint64_t, std::uint64_t>> value;
 };
 
-void PrintTo(const TwoNumbersCase& c, std::ostream* out) { *out << testing::PrintToString(c.text); }
+void PrintTo(const TwoNumbersCase& c, std::ostream* out) {
+  *out << testing::PrintToString(c.text);
+}
 
 class ParseTwoNumbersTest : public testing::TestWithParam<TwoNumbersCase> {};
 

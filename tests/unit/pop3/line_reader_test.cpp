@@ -104,7 +104,9 @@ struct LimitCase {
   std::vector<Got> expected;
 };
 
-void PrintTo(const LimitCase& c, std::ostream* out) { *out << c.name; }
+void PrintTo(const LimitCase& c, std::ostream* out) {
+  *out << c.name;
+}
 
 class LineLimitTest : public testing::TestWithParam<LimitCase> {};
 

@@ -49,7 +49,9 @@ struct EncoderCase {
   std::uint64_t octets;              // content without stuffing and terminator
 };
 
-void PrintTo(const EncoderCase& c, std::ostream* out) { *out << c.name; }
+void PrintTo(const EncoderCase& c, std::ostream* out) {
+  *out << c.name;
+}
 
 class MessageEncoderTest : public testing::TestWithParam<EncoderCase> {};
 

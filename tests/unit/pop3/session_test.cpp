@@ -304,7 +304,9 @@ struct PasswordCase {
   std::string password;
 };
 
-void PrintTo(const PasswordCase& c, std::ostream* out) { *out << testing::PrintToString(c.line); }
+void PrintTo(const PasswordCase& c, std::ostream* out) {
+  *out << testing::PrintToString(c.line);
+}
 
 class PasswordTest : public SessionTest, public testing::WithParamInterface<PasswordCase> {};
 
@@ -760,7 +762,9 @@ struct ListingCase {
   std::string command;
 };
 
-void PrintTo(const ListingCase& c, std::ostream* out) { *out << c.name; }
+void PrintTo(const ListingCase& c, std::ostream* out) {
+  *out << c.name;
+}
 
 class LongListingTest : public testing::TestWithParam<ListingCase> {};
 
