@@ -11,33 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "support/temp_dir.hpp"
+
 namespace postern::auth::testing_support {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "postern-auth-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline void write_file(const std::filesystem::path& file, std::string_view text) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  ASSERT_TRUE(out.good()) << file;
-}
+using postern::test_support::read_file;
+using postern::test_support::TempDir;
+using postern::test_support::write_file;
 
 // Writes a new file and renames it into place, as editors and config managers do.
 inline void replace_file(const std::filesystem::path& file, std::string_view text) {
@@ -45,11 +25,6 @@ inline void replace_file(const std::filesystem::path& file, std::string_view tex
   fresh += ".new";
   write_file(fresh, text);
   std::filesystem::rename(fresh, file);
-}
-
-inline std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 inline mode_t file_mode(const std::filesystem::path& file) {

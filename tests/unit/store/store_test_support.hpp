@@ -15,44 +15,20 @@
 #include <vector>
 
 #include "store/maildrop.hpp"
+#include "support/temp_dir.hpp"
 
 namespace postern::store::test_support {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+using postern::test_support::read_file;
+using postern::test_support::write_file;
+
+// A scratch directory under /tmp per test.
+class TempDir : public postern::test_support::TempDir {
  public:
-  TempDir() {
-    std::string pattern = "/tmp/postern-store-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : postern::test_support::TempDir("postern-store-test") {}
 };
-
-inline void write_file(const fs::path& path, std::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-inline std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Every entry name in dir, sorted; empty if dir does not exist.
 inline std::vector<std::string> entries_of(const fs::path& dir) {
