@@ -19,7 +19,7 @@ void setup_logging();
 
 int run_serve(const std::filesystem::path& config_file);
 int run_check_config(const std::filesystem::path& config_file);
-int run_demo(const std::filesystem::path& data_dir, unsigned port);
+int run_demo(const std::filesystem::path& data_dir, unsigned port, unsigned tls_port);
 
 struct UserCommand {
   std::string action;  // add, passwd, del, list

@@ -1,5 +1,6 @@
 // `postern demo`: a working server in one step, for a first look. A demo user with sample mail,
-// a config on unprivileged loopback ports, and the line to type to see it work.
+// a self-signed certificate, a config on unprivileged loopback ports (STLS and implicit TLS),
+// and the lines to type to see it work.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -7,6 +8,7 @@
 
 #include "auth/password_scheme.hpp"
 #include "cli/commands.hpp"
+#include "net/self_signed.hpp"
 #include "store/maildir_delivery.hpp"
 
 namespace postern::cli {
@@ -38,7 +40,7 @@ void write_file(const std::filesystem::path& path, std::string_view text) {
 
 }  // namespace
 
-int run_demo(const std::filesystem::path& data_dir, unsigned port) {
+int run_demo(const std::filesystem::path& data_dir, unsigned port, unsigned tls_port) {
   try {
     std::filesystem::create_directories(data_dir);
     const auto dir = std::filesystem::canonical(data_dir);
@@ -53,23 +55,38 @@ int run_demo(const std::filesystem::path& data_dir, unsigned port) {
     if (!std::filesystem::exists(maildir)) {
       for (const char* message : sample_messages) store::deliver_to_maildir(maildir, message);
     }
+    const auto certificate = dir / "tls" / "cert.pem";
+    const auto private_key = dir / "tls" / "key.pem";
+    if (!std::filesystem::exists(certificate) || !std::filesystem::exists(private_key)) {
+      std::filesystem::create_directories(dir / "tls");
+      std::filesystem::remove(certificate);
+      std::filesystem::remove(private_key);
+      net::write_self_signed_certificate(certificate, private_key);
+    }
     const auto config = dir / "postern.toml";
     write_file(
         config,
         fmt::format("# Written by `postern demo`; see docs/configuration.md for every setting.\n"
                     "[server]\nhostname = \"localhost\"\n\n"
-                    "[[listen]]\naddress = \"127.0.0.1:{}\"\ntls = \"none\"\n\n"
-                    "[auth]\npasswd_file = \"{}\"\nallow_plaintext = true\n\n"
+                    "[[listen]]\naddress = \"127.0.0.1:{}\"\ntls = \"starttls\"\n\n"
+                    "[[listen]]\naddress = \"127.0.0.1:{}\"\ntls = \"implicit\"\n\n"
+                    "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n\n"
+                    "# Plaintext USER/PASS only from loopback (the default trusted_networks).\n"
+                    "[auth]\npasswd_file = \"{}\"\nallow_plaintext = false\n\n"
                     "[mail]\nmaildir = \"{}/mail/%n\"\n",
-                    port, users.string(), dir.string()));
+                    port, tls_port, certificate.string(), private_key.string(), users.string(),
+                    dir.string()));
     std::cout
         << fmt::format(
                "\npostern demo: user \"{0}\", password \"{1}\", mail in {2}\n"
                "  list the mail:      curl pop3://{0}:{1}@127.0.0.1:{3}/\n"
                "  fetch message 1:    curl pop3://{0}:{1}@127.0.0.1:{3}/1\n"
+               "  over TLS (POP3S):   curl --insecure pop3s://{0}:{1}@127.0.0.1:{4}/1\n"
+               "  over STLS:          curl --insecure --ssl-reqd pop3://{0}:{1}@127.0.0.1:{3}/1\n"
                "  or talk to it:      telnet 127.0.0.1 {3}   (USER {0} / PASS {1} / LIST / QUIT)\n"
+               "The certificate is self-signed ({5}), hence --insecure.\n"
                "Stop with Ctrl-C. Re-running keeps the mail that is left.\n\n",
-               demo_user, demo_password, maildir.string(), port)
+               demo_user, demo_password, maildir.string(), port, tls_port, certificate.string())
         << std::flush;
     return run_serve(config);
   } catch (const std::exception& e) {

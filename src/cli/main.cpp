@@ -19,11 +19,15 @@ int main(int argc, char** argv) {
 
   std::filesystem::path demo_dir = "demo-data";
   unsigned demo_port = 1110;
+  unsigned demo_tls_port = 1995;
   auto* demo =
       app.add_subcommand("demo", "Create a demo user with sample mail and serve it on 127.0.0.1");
   demo->add_option("--dir", demo_dir, "Folder for the demo's users, mail and config")
       ->capture_default_str();
-  demo->add_option("--port", demo_port, "Port on 127.0.0.1")
+  demo->add_option("--port", demo_port, "Port on 127.0.0.1 (plain POP3 with STLS)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  demo->add_option("--tls-port", demo_tls_port, "Port on 127.0.0.1 for POP3 over TLS (POP3S)")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
 
@@ -62,7 +66,7 @@ int main(int argc, char** argv) {
   setup_logging();
   if (serve->parsed()) return run_serve(config_file);
   if (check->parsed()) return run_check_config(config_file);
-  if (demo->parsed()) return run_demo(demo_dir, demo_port);
+  if (demo->parsed()) return run_demo(demo_dir, demo_port, demo_tls_port);
   if (user_cmd->parsed()) return run_user(user);
   return exit_usage;
 }

@@ -8,7 +8,9 @@
 #include "auth/passwd_file.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "net/plaintext_policy.hpp"
 #include "net/server.hpp"
+#include "net/tls_context.hpp"
 #include "store/maildir.hpp"
 
 namespace postern::cli {
@@ -27,12 +29,15 @@ struct LoadedServer {
   config::Config config;
   auth::PasswdFile passdb;
   store::MaildirStore store;
+  std::unique_ptr<net::TlsContexts> tls;  // certificates read and checked against their keys
 
   explicit LoadedServer(const std::filesystem::path& file)
       : config(config::load_config(file)),
         passdb(config.auth.passwd_file),
         store(config.mail.maildir) {
+    net::PlaintextPolicy::from_config(config);  // trusted_networks must parse
     passdb.load();
+    tls = net::make_tls_contexts(config);
   }
 };
 
@@ -62,7 +67,7 @@ int run_serve(const std::filesystem::path& config_file) {
   try {
     spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION,
                  loaded->config.server.hostname);
-    net::Server server(loaded->config, loaded->passdb, loaded->store);
+    net::Server server(loaded->config, loaded->passdb, loaded->store, loaded->tls.get());
     server.run();
     spdlog::info("stopped");
     return exit_ok;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -150,9 +151,10 @@ void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddr
       const auto mode = r.string(*tls, "listen.tls");
       if (mode == "none") {
         listen.tls = TlsMode::none;
-      } else if (mode == "starttls" || mode == "implicit") {
-        r.fail("listen.tls", tls,
-               fmt::format("\"{}\" is not available in this version yet; use \"none\"", mode));
+      } else if (mode == "starttls") {
+        listen.tls = TlsMode::starttls;
+      } else if (mode == "implicit") {
+        listen.tls = TlsMode::implicit;
       } else {
         r.fail("listen.tls", tls,
                fmt::format("\"{}\" is not one of \"none\", \"starttls\", \"implicit\"", mode));
@@ -168,9 +170,96 @@ void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddr
 }
 
 void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
-  r.only_known(t, "auth", {"passwd_file", "allow_plaintext"});
+  r.only_known(t, "auth", {"passwd_file", "allow_plaintext", "trusted_networks"});
   if (auto n = t.get("passwd_file")) s.passwd_file = r.string(*n, "auth.passwd_file");
   if (auto n = t.get("allow_plaintext")) s.allow_plaintext = r.boolean(*n, "auth.allow_plaintext");
+  if (auto n = t.get("trusted_networks")) {
+    if (!n->is_array()) {
+      r.fail("auth.trusted_networks", n,
+             "expected a list of networks, e.g. [\"127.0.0.0/8\", \"::1/128\"] (or [] for none)");
+    }
+    s.trusted_networks.clear();
+    for (const auto& element : *n->as_array()) {
+      s.trusted_networks.push_back(r.string(element, "auth.trusted_networks"));
+    }
+  }
+}
+
+std::filesystem::path required_path(const Reader& r, const toml::table& t, std::string_view key,
+                                    std::string_view section, const toml::node* where) {
+  const auto full = fmt::format("{}.{}", section, key);
+  const auto* n = t.get(key);
+  if (!n) r.fail(full, where, "missing: the path of a PEM file");
+  auto path = r.string(*n, full);
+  if (path.empty()) r.fail(full, n, "must be the path of a PEM file");
+  return path;
+}
+
+void read_sni(const Reader& r, const toml::node& node, std::vector<SniCertificate>& out) {
+  if (!node.is_array_of_tables()) r.fail("tls.sni", &node, "expected [[tls.sni]] tables");
+  for (const auto& element : *node.as_array()) {
+    const auto& t = *element.as_table();
+    r.only_known(t, "tls.sni", {"server_name", "certificate", "private_key"});
+    SniCertificate sni;
+    const auto* name = t.get("server_name");
+    if (!name) r.fail("tls.sni.server_name", &element, "missing (e.g. \"mail.example.net\")");
+    sni.server_name = r.string(*name, "tls.sni.server_name");
+    if (sni.server_name.empty() ||
+        sni.server_name.find_first_of(" \t\r\n/:") != std::string::npos) {
+      r.fail("tls.sni.server_name", name, "must be a host name such as \"mail.example.net\"");
+    }
+    std::transform(sni.server_name.begin(), sni.server_name.end(), sni.server_name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const auto& other : out) {
+      if (other.server_name == sni.server_name) {
+        r.fail("tls.sni.server_name", name, fmt::format("\"{}\" is listed twice", sni.server_name));
+      }
+    }
+    sni.certificate = required_path(r, t, "certificate", "tls.sni", &element);
+    sni.private_key = required_path(r, t, "private_key", "tls.sni", &element);
+    out.push_back(std::move(sni));
+  }
+}
+
+void read_tls(const Reader& r, const toml::table& t, TlsSettings& s) {
+  r.only_known(
+      t, "tls",
+      {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "groups", "sni"});
+  if (t.get("certificate") || t.get("private_key")) {
+    s.certificate = required_path(r, t, "certificate", "tls", &t);
+    s.private_key = required_path(r, t, "private_key", "tls", &t);
+  }
+  if (auto n = t.get("min_version")) {
+    const auto version = r.string(*n, "tls.min_version");
+    if (version == "1.2") {
+      s.min_version = TlsVersion::v1_2;
+    } else if (version == "1.3") {
+      s.min_version = TlsVersion::v1_3;
+    } else {
+      r.fail("tls.min_version", n,
+             fmt::format("\"{}\" is not one of \"1.2\", \"1.3\" (older versions are unsafe)",
+                         version));
+    }
+  }
+  // Checked by OpenSSL when the server builds its TLS contexts (net::TlsContexts).
+  if (auto n = t.get("ciphers")) s.ciphers = r.string(*n, "tls.ciphers");
+  if (auto n = t.get("ciphersuites")) s.ciphersuites = r.string(*n, "tls.ciphersuites");
+  if (auto n = t.get("groups")) s.groups = r.string(*n, "tls.groups");
+  if (auto n = t.get("sni")) read_sni(r, *n, s.sni);
+  if (!s.sni.empty() && s.certificate.empty()) {
+    r.fail("tls.certificate", &t, "missing: [[tls.sni]] needs a default certificate too");
+  }
+}
+
+// A TLS listener needs a certificate; name the listener so the fix is obvious.
+void check_tls_listeners(const Reader& r, const Config& c) {
+  for (const auto& listen : c.listen) {
+    if (listen.tls == TlsMode::none || !c.tls.certificate.empty()) continue;
+    r.fail("tls.certificate", nullptr,
+           fmt::format("missing: listener {} has tls = \"{}\", which needs [tls] certificate and "
+                       "private_key",
+                       listen.text, tls_mode_name(listen.tls)));
+  }
 }
 
 // Returns whether the template holds a per-user variable (%u, %n or %h).
@@ -233,6 +322,15 @@ std::string format_duration(std::chrono::milliseconds d) {
   return fmt::format("{}ms", ms);
 }
 
+std::string_view tls_mode_name(TlsMode mode) {
+  switch (mode) {
+    case TlsMode::none: return "none";
+    case TlsMode::starttls: return "starttls";
+    case TlsMode::implicit: return "implicit";
+  }
+  return "none";
+}
+
 ListenAddress parse_listen_address(std::string_view text) {
   ListenAddress result;
   result.text = std::string(text);
@@ -286,11 +384,12 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   Config config;
   config.source = source;
   config.server.hostname = default_hostname();
-  r.only_known(root, "", {"server", "listen", "auth", "mail"});
+  r.only_known(root, "", {"server", "listen", "auth", "mail", "tls"});
   if (auto n = root.get("server")) read_server(r, r.table(*n, "server"), config.server);
   if (auto n = root.get("listen")) read_listen(r, *n, config.listen);
   if (auto n = root.get("auth")) read_auth(r, r.table(*n, "auth"), config.auth);
   if (auto n = root.get("mail")) read_mail(r, r.table(*n, "mail"), config.mail);
+  if (auto n = root.get("tls")) read_tls(r, r.table(*n, "tls"), config.tls);
 
   if (config.listen.empty())
     r.fail("listen", nullptr, "at least one [[listen]] address is required");
@@ -300,6 +399,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   if (config.mail.maildir.empty()) {
     r.fail("mail.maildir", nullptr, "missing: the maildir template, e.g. \"/var/mail/%d/%n\"");
   }
+  check_tls_listeners(r, config);
   return config;
 }
 
@@ -325,15 +425,35 @@ std::string render_config(const Config& c) {
   for (const auto& l : c.listen) {
     out += "\n[[listen]]\n";
     out += fmt::format("address = \"{}\"\n", l.text);
-    out += fmt::format("tls = \"{}\"\n", l.tls == TlsMode::none       ? "none"
-                                         : l.tls == TlsMode::starttls ? "starttls"
-                                                                      : "implicit");
+    out += fmt::format("tls = \"{}\"\n", tls_mode_name(l.tls));
   }
   out += "\n[auth]\n";
   out += fmt::format("passwd_file = {}\n", toml_string(c.auth.passwd_file.string()));
   out += fmt::format("allow_plaintext = {}\n", c.auth.allow_plaintext);
+  out += "trusted_networks = [";
+  for (std::size_t i = 0; i < c.auth.trusted_networks.size(); ++i) {
+    out += fmt::format("{}{}", i ? ", " : "", toml_string(c.auth.trusted_networks[i]));
+  }
+  out += "]\n";
   out += "\n[mail]\n";
   out += fmt::format("maildir = {}\n", toml_string(c.mail.maildir));
+  if (c.tls.certificate.empty()) return out;
+  out += "\n[tls]\n";
+  out += fmt::format("certificate = {}\n", toml_string(c.tls.certificate.string()));
+  out += fmt::format("private_key = {}\n", toml_string(c.tls.private_key.string()));
+  out +=
+      fmt::format("min_version = \"{}\"\n", c.tls.min_version == TlsVersion::v1_3 ? "1.3" : "1.2");
+  if (!c.tls.ciphers.empty()) out += fmt::format("ciphers = {}\n", toml_string(c.tls.ciphers));
+  if (!c.tls.ciphersuites.empty()) {
+    out += fmt::format("ciphersuites = {}\n", toml_string(c.tls.ciphersuites));
+  }
+  if (!c.tls.groups.empty()) out += fmt::format("groups = {}\n", toml_string(c.tls.groups));
+  for (const auto& sni : c.tls.sni) {
+    out += "\n[[tls.sni]]\n";
+    out += fmt::format("server_name = {}\n", toml_string(sni.server_name));
+    out += fmt::format("certificate = {}\n", toml_string(sni.certificate.string()));
+    out += fmt::format("private_key = {}\n", toml_string(sni.private_key.string()));
+  }
   return out;
 }
 

@@ -35,7 +35,27 @@ struct ServerSettings {
 
 struct AuthSettings {
   std::filesystem::path passwd_file;
-  bool allow_plaintext = true;
+  bool allow_plaintext = false;
+  // Networks whose peers may use USER/PASS without TLS. Checked as CIDR by net::PlaintextPolicy.
+  std::vector<std::string> trusted_networks = {"127.0.0.0/8", "::1/128"};
+};
+
+enum class TlsVersion { v1_2, v1_3 };
+
+struct SniCertificate {
+  std::string server_name;  // matched case-insensitively against the client's SNI
+  std::filesystem::path certificate;
+  std::filesystem::path private_key;
+};
+
+struct TlsSettings {
+  std::filesystem::path certificate;  // PEM chain, leaf first; empty: no TLS configured
+  std::filesystem::path private_key;
+  TlsVersion min_version = TlsVersion::v1_2;
+  std::string ciphers;       // TLS 1.2 cipher list, OpenSSL syntax; empty: OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3; empty: OpenSSL's default
+  std::string groups;        // key exchange groups; empty: OpenSSL's default
+  std::vector<SniCertificate> sni;
 };
 
 struct MailSettings {
@@ -48,6 +68,7 @@ struct Config {
   std::vector<ListenAddress> listen;
   AuthSettings auth;
   MailSettings mail;
+  TlsSettings tls;
 };
 
 // Reads and validates a config file. Throws ConfigError("FILE: KEY: problem").
@@ -63,5 +84,6 @@ std::chrono::milliseconds parse_duration(std::string_view text);
 std::string format_duration(std::chrono::milliseconds duration);
 // "host:port" or "[v6]:port" with an IP literal host.
 ListenAddress parse_listen_address(std::string_view text);
+std::string_view tls_mode_name(TlsMode mode);
 
 }  // namespace postern::config

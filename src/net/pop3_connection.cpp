@@ -8,6 +8,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
@@ -61,41 +62,120 @@ awaitable<void> watchdog(Deadline& deadline, tcp::socket& socket) {
   }
 }
 
+// The byte stream under a session: the TCP socket, then TLS over that same socket once a
+// handshake has succeeded. The driver reads and writes through it and never asks which.
+class Transport {
+ public:
+  using ReadResult = std::tuple<asio::error_code, std::size_t>;
+
+  explicit Transport(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  tcp::socket& socket() { return socket_; }
+  // TLS has begun: from here on a raw byte on the socket would corrupt the stream.
+  bool tls_started() const { return tls_ != nullptr; }
+  // The handshake succeeded.
+  bool tls() const { return established_; }
+  // "TLSv1.3" once TLS is up, "no" before.
+  std::string tls_version() const {
+    return established_ ? SSL_get_version(tls_->native_handle()) : "no";
+  }
+
+  awaitable<ReadResult> read_some(asio::mutable_buffer buffer) {
+    if (tls_) co_return co_await tls_->async_read_some(buffer, as_tuple);
+    co_return co_await socket_.async_read_some(buffer, as_tuple);
+  }
+
+  awaitable<ReadResult> write_some(asio::const_buffer buffer) {
+    if (tls_) co_return co_await tls_->async_write_some(buffer, as_tuple);
+    co_return co_await socket_.async_write_some(buffer, as_tuple);
+  }
+
+  // Puts TLS over the socket with the certificates of `contexts`, kept alive as long as this
+  // connection whatever a SIGHUP reload does meanwhile. Then handshake().
+  void begin_tls(std::shared_ptr<TlsGeneration> contexts) {
+    contexts_ = std::move(contexts);
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, contexts_->context());
+  }
+
+  awaitable<asio::error_code> handshake() {
+    const auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple);
+    established_ = !ec;
+    co_return ec;
+  }
+
+  // Sends close_notify and waits (briefly, the caller bounds it) for the peer's.
+  awaitable<void> shutdown_tls() {
+    if (!established_) co_return;
+    const auto [ec] = co_await tls_->async_shutdown(as_tuple);
+    (void)ec;  // the peer may simply close: nothing left to do either way
+  }
+
+ private:
+  tcp::socket socket_;
+  std::shared_ptr<TlsGeneration> contexts_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // after contexts_: destroyed first
+  bool established_ = false;
+};
+
 class Pop3Connection {
  public:
-  Pop3Connection(tcp::socket socket, const Pop3Services& services)
-      : socket_(std::move(socket)),
+  Pop3Connection(tcp::socket socket, const Pop3Services& services, config::TlsMode tls)
+      : transport_(std::move(socket)),
         services_(services),
-        session_(services.session_options),
+        tls_mode_(tls),
+        session_(session_options(services, tls, peer_address(transport_.socket()))),
         deadline_{services.idle_timeout, Clock::now() + services.idle_timeout} {
     asio::error_code ec;
-    const auto endpoint = socket_.remote_endpoint(ec);
+    const auto endpoint = transport_.socket().remote_endpoint(ec);
     remote_ =
         ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
   }
 
   awaitable<void> run() {
     using namespace asio::experimental::awaitable_operators;
-    const auto result = co_await (drive() || watchdog(deadline_, socket_));
+    const auto result = co_await (drive() || watchdog(deadline_, transport_.socket()));
     maildrop_.reset();
+    if (result.index() == 0 && transport_.tls()) {
+      asio::steady_timer limit(co_await asio::this_coro::executor, std::chrono::seconds(2));
+      co_await (transport_.shutdown_tls() || limit.async_wait(asio::use_awaitable));
+    }
     if (result.index() == 1) {
       session_.set_close_reason("idle timeout");
-      if (!deadline_.writing) {
+      // Raw bytes would corrupt a TLS stream: a TLS client just sees the connection close.
+      if (!deadline_.writing && !transport_.tls_started()) {
         // Best effort: tell the client why, without waiting on a peer that does not read.
         asio::error_code ec;
-        socket_.non_blocking(true, ec);
-        socket_.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")),
-                           ec);
+        auto& socket = transport_.socket();
+        socket.non_blocking(true, ec);
+        socket.write_some(asio::buffer(std::string_view("-ERR Disconnected for inactivity\r\n")),
+                          ec);
       }  // else mid-reply: a status line inside message data would corrupt it
     }
     log_end();
     asio::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    transport_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    transport_.socket().close(ignored);
   }
 
  private:
+  static std::string peer_address(tcp::socket& socket) {
+    asio::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    return ec ? std::string() : endpoint.address().to_string();
+  }
+
+  static pop3::SessionOptions session_options(const Pop3Services& services, config::TlsMode tls,
+                                              const std::string& peer) {
+    auto options = services.session_options;
+    options.plaintext_login_allowed = services.plaintext.allowed_without_tls(peer);
+    options.starttls_offered = tls == config::TlsMode::starttls;
+    options.tls_active = tls == config::TlsMode::implicit;
+    return options;
+  }
+
   awaitable<void> drive() {
+    // Implicit TLS (POP3S): the handshake comes first, within one idle period.
+    if (tls_mode_ == config::TlsMode::implicit && !co_await start_tls()) co_return;
     session_.start();
     for (;;) {
       auto action = session_.next();
@@ -118,8 +198,30 @@ class Pop3Connection {
         if (!co_await send_message(*m)) co_return;
       } else if (auto* c = std::get_if<pop3::action::Commit>(&action)) {
         co_await commit(*c);
+      } else if (std::holds_alternative<pop3::action::StartTls>(action)) {
+        // "+OK Begin TLS negotiation" is out (flushed above); the session dropped whatever
+        // came after STLS in the clear.
+        if (!co_await start_tls()) co_return;
+        session_.on_tls_started();
       }
     }
+  }
+
+  awaitable<bool> start_tls() {
+    if (services_.tls == nullptr) {
+      session_.set_close_reason("TLS not configured");
+      co_return false;
+    }
+    deadline_.touch();
+    transport_.begin_tls(services_.tls->current());
+    const auto ec = co_await transport_.handshake();
+    if (ec) {
+      spdlog::info("tls-failed remote={} reason={}", remote_, log_value(ec.message()));
+      session_.set_close_reason("TLS handshake failed");
+      co_return false;
+    }
+    deadline_.touch();
+    co_return true;
   }
 
   awaitable<bool> flush() {
@@ -135,7 +237,7 @@ class Pop3Connection {
   awaitable<bool> write(std::string_view bytes) {
     while (!bytes.empty()) {
       deadline_.writing = true;
-      const auto [ec, n] = co_await socket_.async_write_some(asio::buffer(bytes), as_tuple);
+      const auto [ec, n] = co_await transport_.write_some(asio::buffer(bytes));
       deadline_.writing = false;
       if (ec) {
         session_.set_close_reason("disconnected");
@@ -149,7 +251,7 @@ class Pop3Connection {
 
   awaitable<bool> read_more() {
     std::array<char, read_chunk> buffer;
-    const auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), as_tuple);
+    const auto [ec, n] = co_await transport_.read_some(asio::buffer(buffer));
     if (ec) {
       session_.set_close_reason("disconnected");
       co_return false;
@@ -193,8 +295,8 @@ class Pop3Connection {
     session_.on_maildrop_opened(maildrop_->messages());
     std::uint64_t octets = 0;
     for (const auto& m : maildrop_->messages()) octets += m.size;
-    spdlog::info("login user={} remote={} tls=no messages={} octets={}", log_value(owner.user),
-                 remote_, maildrop_->messages().size(), octets);
+    spdlog::info("login user={} remote={} tls={} messages={} octets={}", log_value(owner.user),
+                 remote_, transport_.tls_version(), maildrop_->messages().size(), octets);
   }
 
   awaitable<bool> send_message(const pop3::action::SendMessage& request) {
@@ -271,8 +373,9 @@ class Pop3Connection {
                  stats.retrieved_octets, stats.deleted);
   }
 
-  tcp::socket socket_;
+  Transport transport_;
   const Pop3Services& services_;
+  config::TlsMode tls_mode_;
   pop3::Session session_;
   Deadline deadline_;
   std::string remote_;
@@ -283,8 +386,8 @@ class Pop3Connection {
 
 }  // namespace
 
-awaitable<void> serve_pop3(tcp::socket socket, const Pop3Services& services) {
-  Pop3Connection connection(std::move(socket), services);
+awaitable<void> serve_pop3(tcp::socket socket, const Pop3Services& services, config::TlsMode tls) {
+  Pop3Connection connection(std::move(socket), services, tls);
   co_await connection.run();
 }
 

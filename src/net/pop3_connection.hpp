@@ -1,5 +1,5 @@
-// One POP3 connection: moves bytes between a socket and a pop3::Session and carries out the
-// session's requests (authentication, maildrop access) on the blocking pool.
+// One POP3 connection: moves bytes between a socket (plain, or TLS from the start or after STLS)
+// and a pop3::Session, and carries out the session's requests on the blocking pool.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -7,7 +7,10 @@
 #include <chrono>
 
 #include "auth/passdb.hpp"
+#include "config/config.hpp"
 #include "net/blocking_pool.hpp"
+#include "net/plaintext_policy.hpp"
+#include "net/tls_context.hpp"
 #include "pop3/session.hpp"
 #include "store/maildrop.hpp"
 
@@ -20,8 +23,12 @@ struct Pop3Services {
   BlockingPool& pool;
   pop3::SessionOptions session_options;
   std::chrono::milliseconds idle_timeout;
+  const PlaintextPolicy& plaintext;
+  TlsContexts* tls;  // nullptr when no listener uses TLS
 };
 
-asio::awaitable<void> serve_pop3(asio::ip::tcp::socket socket, const Pop3Services& services);
+// tls: the listener's mode; starttls and implicit need services.tls.
+asio::awaitable<void> serve_pop3(asio::ip::tcp::socket socket, const Pop3Services& services,
+                                 config::TlsMode tls);
 
 }  // namespace postern::net

@@ -39,10 +39,13 @@ void raise_descriptor_limit() {
 }  // namespace
 
 struct Server::Impl {
-  Impl(const config::Config& c, auth::Passdb& passdb, store::MaildropStore& store)
+  Impl(const config::Config& c, auth::Passdb& passdb, store::MaildropStore& store,
+       TlsContexts* tls_contexts)
       : config(c),
         pool(std::max(2u, std::thread::hardware_concurrency())),
-        services{passdb, store, pool, session_options(c), c.server.idle_timeout} {
+        plaintext(PlaintextPolicy::from_config(c)),
+        tls(tls_contexts),
+        services{passdb, store, pool, session_options(c), c.server.idle_timeout, plaintext, tls} {
     const auto loops = loop_thread_count(c.server.threads);
     for (unsigned i = 0; i < loops; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
   }
@@ -70,16 +73,20 @@ struct Server::Impl {
       if (!ec) acceptor->bind(endpoint, ec);
       if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
       if (ec) throw ServerError(fmt::format("cannot listen on {}: {}", listen.text, ec.message()));
+      if (listen.tls != config::TlsMode::none && tls == nullptr) {
+        throw ServerError(fmt::format("cannot listen on {}: TLS is not set up", listen.text));
+      }
       const auto local = acceptor->local_endpoint();
-      spdlog::info("listening on {} tls=none",
+      spdlog::info("listening on {} tls={}",
                    local.address().is_v6()
                        ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
-                       : fmt::format("{}:{}", local.address().to_string(), local.port()));
-      acceptors.push_back(std::move(acceptor));
+                       : fmt::format("{}:{}", local.address().to_string(), local.port()),
+                   config::tls_mode_name(listen.tls));
+      acceptors.push_back(Listener{std::move(acceptor), listen.tls});
     }
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, config::TlsMode mode) {
     constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
     for (;;) {
       auto& loop = *contexts[next_loop++ % contexts.size()];
@@ -94,7 +101,7 @@ struct Server::Impl {
       }
       asio::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(loop, serve_pop3(std::move(socket), services), asio::detached);
+      asio::co_spawn(loop, serve_pop3(std::move(socket), services, mode), asio::detached);
     }
   }
 
@@ -106,11 +113,15 @@ struct Server::Impl {
     signals.async_wait([this](const asio::error_code& ec, int signal) {
       if (ec) return;
       spdlog::info("shutting down on signal {}", signal);
-      for (auto& acceptor : acceptors) acceptor->close();
+      for (auto& listener : acceptors) listener.acceptor->close();
       for (auto& context : contexts) context->stop();
     });
+    asio::signal_set hangup(main, SIGHUP);
+    wait_for_hangup(hangup);
     bind_all();
-    for (auto& acceptor : acceptors) asio::co_spawn(main, accept_loop(*acceptor), asio::detached);
+    for (auto& listener : acceptors) {
+      asio::co_spawn(main, accept_loop(*listener.acceptor, listener.tls), asio::detached);
+    }
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < contexts.size(); ++i) {
       threads.emplace_back([context = contexts[i].get()] {
@@ -126,16 +137,46 @@ struct Server::Impl {
     pool.join();
   }
 
+  // SIGHUP: new TLS contexts from the certificate files; open sessions keep theirs.
+  void wait_for_hangup(asio::signal_set& hangup) {
+    hangup.async_wait([this, &hangup](const asio::error_code& ec, int) {
+      if (ec) return;
+      reload_certificates();
+      wait_for_hangup(hangup);
+    });
+  }
+
+  void reload_certificates() {
+    if (tls == nullptr) {
+      spdlog::info("SIGHUP: no TLS certificates to reload");
+      return;
+    }
+    try {
+      tls->reload();
+      spdlog::info("tls-reloaded certificate={}", config.tls.certificate.string());
+    } catch (const std::exception& e) {
+      spdlog::error("tls-reload-failed reason={}; keeping the previous certificates", e.what());
+    }
+  }
+
+  struct Listener {
+    std::unique_ptr<tcp::acceptor> acceptor;
+    config::TlsMode tls;
+  };
+
   const config::Config& config;
   BlockingPool pool;
+  PlaintextPolicy plaintext;
+  TlsContexts* tls;
   Pop3Services services;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<Listener> acceptors;
   std::size_t next_loop = 0;
 };
 
-Server::Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store)
-    : impl_(std::make_unique<Impl>(config, passdb, store)) {
+Server::Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store,
+               TlsContexts* tls)
+    : impl_(std::make_unique<Impl>(config, passdb, store, tls)) {
   raise_descriptor_limit();
 }
 

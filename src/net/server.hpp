@@ -6,6 +6,8 @@
 
 #include "auth/passdb.hpp"
 #include "config/config.hpp"
+#include "net/plaintext_policy.hpp"
+#include "net/tls_context.hpp"
 #include "store/maildrop.hpp"
 
 namespace postern::net {
@@ -17,13 +19,16 @@ class ServerError : public std::runtime_error {
 
 class Server {
  public:
-  Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store);
+  // tls: the contexts for starttls and implicit listeners (nullptr when none uses TLS); SIGHUP
+  // reloads their certificates.
+  Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store,
+         TlsContexts* tls);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Binds every listener (throws ServerError naming the address on failure), then serves
-  // until SIGINT or SIGTERM. Returns after a clean shutdown.
+  // until SIGINT or SIGTERM. Returns after a clean shutdown. SIGHUP re-reads the certificates.
   void run();
 
  private:

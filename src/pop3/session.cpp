@@ -9,7 +9,7 @@
 namespace postern::pop3 {
 
 Session::Session(SessionOptions options)
-    : options_(std::move(options)), reader_(options_.max_line) {}
+    : options_(std::move(options)), reader_(options_.max_line), tls_active_(options_.tls_active) {}
 
 void Session::start() {
   append_ok(output_, fmt::format("{} POP3 server ready", options_.hostname));
@@ -80,9 +80,11 @@ std::optional<Action> Session::dispatch(const Command& command) {
     case Verb::rset:
       if (authorized) return cmd_rset();
       break;
+    case Verb::stls:
+      if (authorized) break;
+      return cmd_stls();
     case Verb::apop:
     case Verb::auth:
-    case Verb::stls:
     case Verb::utf8:
     case Verb::unknown: return bad_command(RespCode::none, "Unknown command");
   }
@@ -181,6 +183,11 @@ void Session::on_authenticated(bool ok, bool temporary_failure) {
     return;
   }
   append_err(output_, RespCode::auth, "Authentication failed");
+}
+
+void Session::on_tls_started() {
+  waiting_ = Waiting::nothing;
+  tls_active_ = true;
 }
 
 void Session::on_maildrop_opened(std::span<const store::MessageInfo> messages) {

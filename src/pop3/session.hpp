@@ -19,10 +19,14 @@ namespace postern::pop3 {
 
 struct SessionOptions {
   std::string hostname = "localhost";
-  bool plaintext_login_allowed = true;        // USER/PASS on this connection
-  std::size_t max_bad_commands = 10;          // consecutive; then -ERR and close
-  std::size_t max_auth_failures = 3;          // per connection; then -ERR and close
-  std::size_t max_line = 255;                 // RFC 2449: command lines, CRLF included
+  // USER/PASS on this connection before TLS (allow_plaintext, or a trusted peer); once TLS is
+  // active they are always allowed.
+  bool plaintext_login_allowed = true;
+  bool starttls_offered = false;      // the listener offers STLS (RFC 2595)
+  bool tls_active = false;            // implicit TLS: the handshake happened before the greeting
+  std::size_t max_bad_commands = 10;  // consecutive; then -ERR and close
+  std::size_t max_auth_failures = 3;  // per connection; then -ERR and close
+  std::size_t max_line = 255;         // RFC 2449: command lines, CRLF included
   std::size_t output_high_water = 64 * 1024;  // next() asks for a flush above this
 };
 
@@ -45,12 +49,14 @@ struct SendMessage {  // open message `index`, then message_unavailable() or mes
 struct Commit {  // UPDATE state: remove these messages durably, then on_committed()
   std::vector<std::size_t> deletions;
 };
-struct Close {};  // write output(), then close the connection
+struct StartTls {};  // write output(), run the TLS handshake, then on_tls_started(); on failure
+                     // close the connection
+struct Close {};     // write output(), then close the connection
 }  // namespace action
 
 using Action =
     std::variant<action::NeedInput, action::Flush, action::Authenticate, action::OpenMaildrop,
-                 action::SendMessage, action::Commit, action::Close>;
+                 action::SendMessage, action::Commit, action::StartTls, action::Close>;
 
 enum class SessionState { authorization, transaction, update, closed };
 
@@ -78,6 +84,7 @@ class Session {
   void message_started();  // puts "+OK ..." into output(); the content follows
   void message_finished(std::uint64_t content_octets);
   void on_committed(std::optional<store::StoreErrc> failure);
+  void on_tls_started();
 
   // A user name refused by USER before any lookup (traversal attempts and the like), once, for
   // the driver's log: the session itself does no I/O.
@@ -88,6 +95,9 @@ class Session {
   }
 
   SessionState state() const { return state_; }
+  bool tls_active() const { return tls_active_; }
+  // Received bytes not yet taken as a command line.
+  std::size_t buffered_input() const { return reader_.buffered(); }
   const std::string& user() const { return user_; }
   const SessionStats& stats() const { return stats_; }
   // Why the session ended: "quit", "timeout" (set by the driver), "too many bad commands" ...
@@ -95,7 +105,7 @@ class Session {
   void set_close_reason(std::string reason) { close_reason_ = std::move(reason); }
 
  private:
-  enum class Waiting { nothing, auth, maildrop, message, commit };
+  enum class Waiting { nothing, auth, maildrop, message, commit, tls };
 
   std::optional<Action> dispatch(const Command& command);
   std::optional<Action> bad_command(RespCode code, std::string_view text);
@@ -109,6 +119,7 @@ class Session {
   std::optional<Action> cmd_user(const Command& command);
   std::optional<Action> cmd_pass(const Command& command);
   std::optional<Action> cmd_quit();
+  std::optional<Action> cmd_stls();
   // TRANSACTION
   std::optional<Action> cmd_stat();
   std::optional<Action> cmd_list(const Command& command);
@@ -137,6 +148,7 @@ class Session {
   SessionState state_ = SessionState::authorization;
   Waiting waiting_ = Waiting::nothing;
   std::optional<Action> queued_;  // returned by the next next(), before any input
+  bool tls_active_ = false;
 
   std::string user_;  // from USER (then the authenticated user)
   bool have_user_ = false;

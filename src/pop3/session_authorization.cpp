@@ -8,6 +8,9 @@
 namespace postern::pop3 {
 namespace {
 
+constexpr std::string_view plaintext_refused =
+    "Plaintext authentication disallowed on non-secure (SSL/TLS) connections";
+
 std::string_view trim_trailing_spaces(std::string_view text) {
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
   return text;
@@ -16,7 +19,7 @@ std::string_view trim_trailing_spaces(std::string_view text) {
 }  // namespace
 
 bool Session::plain_ok() {
-  return options_.plaintext_login_allowed;
+  return options_.plaintext_login_allowed || tls_active_;
 }
 
 std::optional<Action> Session::cmd_capa() {
@@ -25,6 +28,9 @@ std::optional<Action> Session::cmd_capa() {
   output_.append("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
   output_.append("EXPIRE NEVER\r\n");
   if (state_ == SessionState::authorization && plain_ok()) output_.append("USER\r\n");
+  if (state_ == SessionState::authorization && options_.starttls_offered && !tls_active_) {
+    output_.append("STLS\r\n");
+  }
   output_.append("IMPLEMENTATION postern\r\n");
   append_terminator(output_);
   return std::nullopt;
@@ -33,8 +39,7 @@ std::optional<Action> Session::cmd_capa() {
 std::optional<Action> Session::cmd_user(const Command& command) {
   have_user_ = false;
   if (!plain_ok()) {
-    append_err(output_, RespCode::auth,
-               "Plaintext authentication is not allowed on this connection");
+    append_err(output_, RespCode::auth, plaintext_refused);
     return std::nullopt;
   }
   const auto name = trim_trailing_spaces(command.args);
@@ -53,8 +58,7 @@ std::optional<Action> Session::cmd_user(const Command& command) {
 
 std::optional<Action> Session::cmd_pass(const Command& command) {
   if (!plain_ok()) {
-    append_err(output_, RespCode::auth,
-               "Plaintext authentication is not allowed on this connection");
+    append_err(output_, RespCode::auth, plaintext_refused);
     return std::nullopt;
   }
   if (!have_user_) return bad_command(RespCode::none, "Send USER first");
@@ -63,6 +67,21 @@ std::optional<Action> Session::cmd_pass(const Command& command) {
   waiting_ = Waiting::auth;
   // The password is the rest of the line: it may hold spaces, leading ones included.
   return action::Authenticate{user_, command.args};
+}
+
+// RFC 2595 section 4. Whatever the client sent after the STLS line was sent in the clear and
+// could have been injected by anyone on the path: it is dropped, never run under TLS
+// (the CVE-2011-0411 class). A USER given before TLS is forgotten for the same reason.
+std::optional<Action> Session::cmd_stls() {
+  if (!options_.starttls_offered) return bad_command(RespCode::none, "STLS is not offered here");
+  if (tls_active_) return bad_command(RespCode::none, "TLS is already active");
+  bad_commands_ = 0;
+  reader_.clear();
+  have_user_ = false;
+  user_.clear();
+  append_ok(output_, "Begin TLS negotiation");
+  waiting_ = Waiting::tls;
+  return action::StartTls{};
 }
 
 std::optional<Action> Session::cmd_quit() {

@@ -107,8 +107,12 @@ class Pop3Line:
     """A line-level POP3 client over a plain socket: send bytes, read one CRLF line, read a
     multi-line response. Keeps its own buffer so that pipelined answers are not lost."""
 
-    def __init__(self, port, timeout=SOCKET_TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=SOCKET_TIMEOUT, source=None):
+        # source: the local address to connect from, e.g. "127.0.0.2" (any 127.x reaches the
+        # loopback listener), to look like a peer outside trusted_networks.
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.buf = bytearray()
         self.greeting = None
 
@@ -258,6 +262,8 @@ def toml_value(v):
         return str(v)
     if isinstance(v, str):
         return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     raise TypeError(f"no TOML form for {v!r}")
 
 
@@ -549,6 +555,91 @@ class ServerFixture:
 
 class PortTaken(Exception):
     pass
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS fixtures
+
+
+def openssl_cli(*args, cwd=None):
+    """Runs the openssl command line tool; fails loudly with its stderr."""
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, text=True,
+                       timeout=PROCESS_TIMEOUT, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return r
+
+
+class TestCertificates:
+    """A throwaway certificate authority in `directory` and server certificates it signs, all
+    made with the openssl command line tool (EC P-256, valid two days)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ca_cert = os.path.join(directory, "ca.pem")
+        self.ca_key = os.path.join(directory, "ca.key")
+        ext = self._write_ext("ca.ext", "basicConstraints=critical,CA:TRUE\n"
+                                        "keyUsage=critical,keyCertSign,cRLSign\n"
+                                        "subjectKeyIdentifier=hash\n")
+        csr = os.path.join(directory, "ca.csr")
+        openssl_cli("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", self.ca_key, "-out", csr, "-subj", "/CN=postern test CA")
+        openssl_cli("x509", "-req", "-in", csr, "-signkey", self.ca_key, "-out", self.ca_cert,
+                    "-days", "2", "-sha256", "-extfile", ext)
+
+    def _write_ext(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def issue(self, name, common_name="localhost", alt_names="DNS:localhost,IP:127.0.0.1"):
+        """A server certificate and its key, signed by the CA: returns (cert_path, key_path)."""
+        cert = os.path.join(self.dir, f"{name}.pem")
+        key = os.path.join(self.dir, f"{name}.key")
+        csr = os.path.join(self.dir, f"{name}.csr")
+        ext = self._write_ext(f"{name}.ext", f"basicConstraints=CA:FALSE\n"
+                                             f"keyUsage=critical,digitalSignature\n"
+                                             f"extendedKeyUsage=serverAuth\n"
+                                             f"subjectAltName={alt_names}\n")
+        openssl_cli("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={common_name}")
+        openssl_cli("x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+                    "-CAcreateserial", "-out", cert, "-days", "2", "-sha256", "-extfile", ext)
+        return cert, key
+
+    def client_context(self, **kw):
+        """An ssl.SSLContext that trusts only this CA (hostname checks on)."""
+        import ssl
+        context = ssl.create_default_context(cafile=self.ca_cert)
+        for k, v in kw.items():
+            setattr(context, k, v)
+        return context
+
+
+def cert_fingerprint(pem_or_der):
+    """SHA-256 of a certificate's DER form, given PEM text, DER bytes or a PEM file path."""
+    import hashlib
+    import ssl
+    if isinstance(pem_or_der, str) and os.path.exists(pem_or_der):
+        with open(pem_or_der) as f:
+            pem_or_der = f.read()
+    if isinstance(pem_or_der, str):
+        pem_or_der = ssl.PEM_cert_to_DER_cert(pem_or_der)
+    return hashlib.sha256(pem_or_der).hexdigest()
+
+
+def tls_config_text(certificate, private_key, implicit_port=None, **tls_keys):
+    """Config text to append (ServerFixture.start(extra=...)): an implicit-TLS listener on
+    implicit_port (when given) and the [tls] table."""
+    parts = []
+    if implicit_port is not None:
+        parts += ["[[listen]]", f'address = "127.0.0.1:{implicit_port}"', 'tls = "implicit"', ""]
+    parts += ["[tls]", f"certificate = {toml_value(certificate)}",
+              f"private_key = {toml_value(private_key)}"]
+    parts += [f"{k} = {toml_value(v)}" for k, v in tls_keys.items()]
+    return "\n".join(parts) + "\n"
 
 
 def parse_kv(text):

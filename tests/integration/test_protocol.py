@@ -852,7 +852,8 @@ class AuthFailures(ServerTestCase):
 
 
 class PlaintextRefused(ServerTestCase):
-    server_config = {"auth": {"allow_plaintext": False}}
+    # The test client connects from loopback, which the default trusted_networks trusts.
+    server_config = {"auth": {"allow_plaintext": False, "trusted_networks": []}}
 
     def test_user_pass_refused_and_not_advertised(self):
         self.server.add_message("alice", fixtures.NORMAL)

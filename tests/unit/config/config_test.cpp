@@ -74,7 +74,20 @@ void expect_same(const Config& a, const Config& b) {
   }
   EXPECT_EQ(a.auth.passwd_file, b.auth.passwd_file);
   EXPECT_EQ(a.auth.allow_plaintext, b.auth.allow_plaintext);
+  EXPECT_EQ(a.auth.trusted_networks, b.auth.trusted_networks);
   EXPECT_EQ(a.mail.maildir, b.mail.maildir);
+  EXPECT_EQ(a.tls.certificate, b.tls.certificate);
+  EXPECT_EQ(a.tls.private_key, b.tls.private_key);
+  EXPECT_EQ(a.tls.min_version, b.tls.min_version);
+  EXPECT_EQ(a.tls.ciphers, b.tls.ciphers);
+  EXPECT_EQ(a.tls.ciphersuites, b.tls.ciphersuites);
+  EXPECT_EQ(a.tls.groups, b.tls.groups);
+  ASSERT_EQ(a.tls.sni.size(), b.tls.sni.size());
+  for (std::size_t i = 0; i < a.tls.sni.size(); ++i) {
+    EXPECT_EQ(a.tls.sni[i].server_name, b.tls.sni[i].server_name);
+    EXPECT_EQ(a.tls.sni[i].certificate, b.tls.sni[i].certificate);
+    EXPECT_EQ(a.tls.sni[i].private_key, b.tls.sni[i].private_key);
+  }
 }
 
 // ---- good files ----
@@ -107,9 +120,80 @@ TEST(ParseConfigTest, FillsDefaultsForOptionalKeys) {
   EXPECT_EQ(c.server.max_bad_commands, 10u);
   EXPECT_EQ(c.server.max_auth_failures, 3u);
   EXPECT_EQ(c.server.threads, 0u);
-  EXPECT_TRUE(c.auth.allow_plaintext);
+  EXPECT_FALSE(c.auth.allow_plaintext);
+  EXPECT_EQ(c.auth.trusted_networks, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
   ASSERT_EQ(c.listen.size(), 1u);
   EXPECT_EQ(c.listen[0].tls, TlsMode::none);
+  EXPECT_TRUE(c.tls.certificate.empty());
+  EXPECT_EQ(c.tls.min_version, TlsVersion::v1_2);
+  EXPECT_TRUE(c.tls.ciphers.empty());
+  EXPECT_TRUE(c.tls.ciphersuites.empty());
+  EXPECT_TRUE(c.tls.groups.empty());
+  EXPECT_TRUE(c.tls.sni.empty());
+}
+
+const std::string tls_part =
+    "[tls]\ncertificate = \"/etc/postern/cert.pem\"\nprivate_key = \"/etc/postern/key.pem\"\n";
+
+TEST(ParseConfigTest, ReadsTlsListenersAndTheTlsTable) {
+  const auto c = parse_config(R"([[listen]]
+address = "127.0.0.1:1110"
+tls = "starttls"
+
+[[listen]]
+address = "127.0.0.1:1995"
+tls = "implicit"
+
+[tls]
+certificate = "/etc/postern/cert.pem"
+private_key = "/etc/postern/key.pem"
+min_version = "1.3"
+ciphers = "ECDHE+AESGCM"
+ciphersuites = "TLS_AES_256_GCM_SHA384"
+groups = "X25519:P-256"
+
+[[tls.sni]]
+server_name = "Mail.Example.NET"
+certificate = "/etc/postern/net.pem"
+private_key = "/etc/postern/net.key"
+
+[auth]
+passwd_file = "/etc/postern/users"
+trusted_networks = ["10.0.0.0/8"]
+allow_plaintext = true
+)" + mail_part,
+                              source);
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[0].tls, TlsMode::starttls);
+  EXPECT_EQ(c.listen[1].tls, TlsMode::implicit);
+  EXPECT_EQ(c.tls.certificate, "/etc/postern/cert.pem");
+  EXPECT_EQ(c.tls.private_key, "/etc/postern/key.pem");
+  EXPECT_EQ(c.tls.min_version, TlsVersion::v1_3);
+  EXPECT_EQ(c.tls.ciphers, "ECDHE+AESGCM");
+  EXPECT_EQ(c.tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(c.tls.groups, "X25519:P-256");
+  ASSERT_EQ(c.tls.sni.size(), 1u);
+  EXPECT_EQ(c.tls.sni[0].server_name, "mail.example.net");
+  EXPECT_EQ(c.tls.sni[0].certificate, "/etc/postern/net.pem");
+  EXPECT_EQ(c.tls.sni[0].private_key, "/etc/postern/net.key");
+  EXPECT_EQ(c.auth.trusted_networks, std::vector<std::string>{"10.0.0.0/8"});
+  EXPECT_TRUE(c.auth.allow_plaintext);
+}
+
+TEST(ParseConfigTest, EmptyTrustedNetworksTrustsNobody) {
+  const auto c = parse_config(
+      listen_part + "[auth]\npasswd_file = \"/x\"\ntrusted_networks = []\n" + mail_part, source);
+  EXPECT_TRUE(c.auth.trusted_networks.empty());
+}
+
+TEST(ParseConfigTest, TlsListenerWithoutCertificateNamesTheKeyAndTheListener) {
+  for (const auto* mode : {"starttls", "implicit"}) {
+    const auto message =
+        error_of(fmt::format("[[listen]]\naddress = \"127.0.0.1:995\"\ntls = \"{}\"\n", mode) +
+                 auth_part + mail_part);
+    EXPECT_NE(message.find("key 'tls.certificate'"), std::string::npos) << message;
+    EXPECT_NE(message.find("127.0.0.1:995"), std::string::npos) << message;
+  }
 }
 
 TEST(ParseConfigTest, AcceptsTheDocumentedRanges) {
@@ -216,17 +300,65 @@ std::string listen_with_tls(const std::string& tls) {
 
 INSTANTIATE_TEST_SUITE_P(
     Listen, ConfigErrorTest,
+    testing::Values(ErrorCase{"TlsUnknown", listen_with_tls("\"ssl\""), "listen.tls", 2},
+                    ErrorCase{"TlsStarttlsWithoutCertificate", listen_with_tls("\"starttls\""),
+                              "tls.certificate", 0},
+                    ErrorCase{"TlsImplicitWithoutCertificate", listen_with_tls("\"implicit\""),
+                              "tls.certificate", 0},
+                    ErrorCase{"TlsBool", listen_with_tls("true"), "listen.tls", 2},
+                    ErrorCase{"AddressMissing",
+                              "[[listen]]\ntls = \"none\"\n" + auth_part + mail_part,
+                              "listen.address", 1},
+                    ErrorCase{"SameAddressTwice",
+                              listen_part + "[[listen]]\naddress = \"127.0.0.1:1110\"\n" +
+                                  auth_part + mail_part,
+                              "listen.address", 4}),
+    [](const auto& test) { return test.param.name; });
+
+std::string tls_table(const std::string& lines) {
+  return "[tls]\n" + lines + "\n" + minimal;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tls, ConfigErrorTest,
     testing::Values(
-        ErrorCase{"TlsUnknown", listen_with_tls("\"ssl\""), "listen.tls", 2},
-        ErrorCase{"TlsStarttlsNotYet", listen_with_tls("\"starttls\""), "listen.tls", 2},
-        ErrorCase{"TlsImplicitNotYet", listen_with_tls("\"implicit\""), "listen.tls", 2},
-        ErrorCase{"TlsBool", listen_with_tls("true"), "listen.tls", 2},
-        ErrorCase{"AddressMissing", "[[listen]]\ntls = \"none\"\n" + auth_part + mail_part,
-                  "listen.address", 1},
+        ErrorCase{"Typo", tls_table("certificat = \"/c\""), "tls.certificat", 2},
+        ErrorCase{"CertificateNumber", tls_table("certificate = 1\nprivate_key = \"/k\""),
+                  "tls.certificate", 2},
+        ErrorCase{"KeyWithoutCertificate", tls_table("private_key = \"/k\""), "tls.certificate", 1},
+        ErrorCase{"CertificateWithoutKey", tls_table("certificate = \"/c\""), "tls.private_key", 1},
+        ErrorCase{"EmptyKey", tls_table("certificate = \"/c\"\nprivate_key = \"\""),
+                  "tls.private_key", 3},
+        ErrorCase{"MinVersionOld", tls_table("min_version = \"1.1\""), "tls.min_version", 2},
+        ErrorCase{"MinVersionNumber", tls_table("min_version = 1.2"), "tls.min_version", 2},
+        ErrorCase{"CiphersNumber", tls_table("ciphers = 5"), "tls.ciphers", 2},
+        ErrorCase{"SniWithoutDefault",
+                  "[[tls.sni]]\nserver_name = \"a.example\"\ncertificate = \"/c\"\n"
+                  "private_key = \"/k\"\n" +
+                      minimal,
+                  "tls.certificate", 1},
+        ErrorCase{"SniWithoutName",
+                  tls_part + "[[tls.sni]]\ncertificate = \"/c\"\nprivate_key = \"/k\"\n" + minimal,
+                  "tls.sni.server_name", 4},
         ErrorCase{
-            "SameAddressTwice",
-            listen_part + "[[listen]]\naddress = \"127.0.0.1:1110\"\n" + auth_part + mail_part,
-            "listen.address", 4}),
+            "SniWithoutKey",
+            tls_part + "[[tls.sni]]\nserver_name = \"a.example\"\ncertificate = \"/c\"\n" + minimal,
+            "tls.sni.private_key", 4},
+        ErrorCase{"SniTwice",
+                  tls_part +
+                      "[[tls.sni]]\nserver_name = \"a.example\"\ncertificate = \"/c\"\n"
+                      "private_key = \"/k\"\n[[tls.sni]]\nserver_name = \"A.example\"\n"
+                      "certificate = \"/c\"\nprivate_key = \"/k\"\n" +
+                      minimal,
+                  "tls.sni.server_name", 9},
+        ErrorCase{"SniTypo", tls_part + "[[tls.sni]]\nservername = \"a.example\"\n" + minimal,
+                  "tls.sni.servername", 5},
+        ErrorCase{"TrustedNetworksString",
+                  "[auth]\ntrusted_networks = \"127.0.0.1\"\n" + listen_part + mail_part,
+                  "auth.trusted_networks", 2},
+        ErrorCase{"TrustedNetworksNumbers",
+                  "[auth]\ntrusted_networks = [127]\n" + listen_part + mail_part,
+                  "auth.trusted_networks", 2}),
     [](const auto& test) { return test.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(
@@ -381,6 +513,18 @@ TEST(RenderConfigTest, EveryKeyParsesBackToTheSameValues) {
 
 TEST(RenderConfigTest, DefaultsParseBackToTheSameValues) {
   const auto original = parse_config(minimal, source);
+  expect_same(parse_config(render_config(original), "rendered.toml"), original);
+}
+
+TEST(RenderConfigTest, TlsSettingsParseBack) {
+  auto original = parse_config(
+      "[[listen]]\naddress = \"127.0.0.1:995\"\ntls = \"implicit\"\n" + tls_part +
+          "min_version = \"1.3\"\nciphers = \"HIGH\"\nciphersuites = \"TLS_AES_128_GCM_SHA256\"\n"
+          "groups = \"P-256\"\n[[tls.sni]]\nserver_name = \"a.example\"\ncertificate = \"/a.pem\"\n"
+          "private_key = \"/a.key\"\n" +
+          auth_part + mail_part,
+      source);
+  original.auth.trusted_networks = {"192.0.2.0/24", "2001:db8::/32"};
   expect_same(parse_config(render_config(original), "rendered.toml"), original);
 }
 

@@ -82,6 +82,9 @@ class Driver {
   std::optional<store::StoreErrc> maildrop_failure;
   std::optional<store::StoreErrc> message_failure;
   std::optional<store::StoreErrc> commit_failure;
+  // Recorded when the session asks for the TLS handshake.
+  std::string wire_at_tls_start;
+  std::optional<std::size_t> buffered_at_tls_start;
 
  private:
   void take_output(std::string& wire) {
@@ -119,6 +122,11 @@ class Driver {
     session_.message_finished(encoder.content_octets());
   }
   void answer(const action::Commit&, std::string&) { session_.on_committed(commit_failure); }
+  void answer(const action::StartTls&, std::string& wire) {
+    wire_at_tls_start = wire;
+    buffered_at_tls_start = session_.buffered_input();
+    session_.on_tls_started();
+  }
   void answer(const action::NeedInput&, std::string&) {}
   void answer(const action::Flush&, std::string&) {}
   void answer(const action::Close&, std::string&) {}
@@ -167,14 +175,15 @@ testing::AssertionResult one_reply(std::string_view wire, std::string_view prefi
 // The maildrop every session test starts from: sizes are the CRLF-form octet counts.
 //   1: LF line ends (28)   2: CRLF line ends (40)   3: a dot line and no final newline (12)
 class SessionTest : public testing::Test {
- protected:
-  explicit SessionTest(SessionOptions options = {}) : d(std::move(options)) { add_messages(d); }
-
+ public:
   static void add_messages(Driver& driver) {
     driver.add_message("uid-1", "Subject: one\n\nfirst body\n", 28);
     driver.add_message("uid-2", "Subject: two\r\n\r\nline 1\r\nline 2\r\nline 3\r\n", 40);
     driver.add_message("uid-3", ".dot\nlast", 12);
   }
+
+ protected:
+  explicit SessionTest(SessionOptions options = {}) : d(std::move(options)) { add_messages(d); }
 
   void login() {
     const auto got = lines(d.send("USER alice\r\nPASS pass word\r\n"));
@@ -231,6 +240,135 @@ TEST(SessionOptionsTest, CapaOmitsUserWhenPlaintextLoginIsOff) {
   EXPECT_TRUE(one_reply(d.send("PASS pass word\r\n"), "-ERR [AUTH]"));
   EXPECT_TRUE(d.actions<action::Authenticate>().empty());
 }
+
+// ---- STLS (RFC 2595) and the plaintext policy ----
+
+SessionOptions starttls_listener(bool plaintext_allowed = false) {
+  SessionOptions options;
+  options.starttls_offered = true;
+  options.plaintext_login_allowed = plaintext_allowed;
+  return options;
+}
+
+TEST(SessionStlsTest, StlsAnswersBeginNegotiationAndAsksForTheHandshake) {
+  Driver d(starttls_listener());
+  const auto wire = d.send("STLS\r\n");
+  EXPECT_TRUE(one_reply(wire, "+OK Begin TLS negotiation"));
+  EXPECT_EQ(d.actions<action::StartTls>().size(), 1u);
+  EXPECT_TRUE(d.session().tls_active());
+  EXPECT_EQ(d.session().state(), SessionState::authorization);
+}
+
+TEST(SessionStlsTest, InjectedCommandsAfterStlsAreDiscardedNotAnswered) {
+  // CVE-2011-0411: bytes sent in the clear behind STLS must never run under TLS.
+  Driver d(starttls_listener());
+  const auto wire = d.send("STLS\r\nCAPA\r\nUSER alice\r\nPASS pass word\r\n");
+  EXPECT_TRUE(one_reply(wire, "+OK Begin TLS negotiation"));
+  EXPECT_EQ(d.wire_at_tls_start, "+OK Begin TLS negotiation\r\n");
+  ASSERT_TRUE(d.buffered_at_tls_start.has_value());
+  EXPECT_EQ(*d.buffered_at_tls_start, 0u);
+  EXPECT_TRUE(d.actions<action::Authenticate>().empty());
+  EXPECT_TRUE(one_reply(d.send("NOOP\r\n"), "-ERR"));  // still AUTHORIZATION: not logged in
+}
+
+TEST(SessionStlsTest, UserGivenBeforeStlsIsForgotten) {
+  Driver d(starttls_listener(true));
+  EXPECT_TRUE(one_reply(d.send("USER alice\r\n"), "+OK"));
+  EXPECT_TRUE(one_reply(d.send("STLS\r\n"), "+OK"));
+  EXPECT_TRUE(one_reply(d.send("PASS pass word\r\n"), "-ERR"));
+  EXPECT_TRUE(d.actions<action::Authenticate>().empty());
+}
+
+TEST(SessionStlsTest, SecondStlsIsRefused) {
+  Driver d(starttls_listener());
+  d.send("STLS\r\n");
+  EXPECT_TRUE(one_reply(d.send("STLS\r\n"), "-ERR"));
+  EXPECT_EQ(d.actions<action::StartTls>().size(), 1u);
+}
+
+TEST(SessionStlsTest, StlsIsRefusedWhenTheListenerDoesNotOfferIt) {
+  Driver d;
+  EXPECT_TRUE(one_reply(d.send("STLS\r\n"), "-ERR"));
+  EXPECT_TRUE(d.actions<action::StartTls>().empty());
+  EXPECT_TRUE(one_reply(d.send("NOOP\r\n"), "-ERR"));
+}
+
+TEST(SessionStlsTest, StlsIsRefusedOnImplicitTls) {
+  SessionOptions options = starttls_listener();
+  options.tls_active = true;
+  Driver d(options);
+  EXPECT_TRUE(one_reply(d.send("STLS\r\n"), "-ERR"));
+  EXPECT_TRUE(d.actions<action::StartTls>().empty());
+}
+
+TEST(SessionStlsTest, StlsIsRefusedInTransactionState) {
+  Driver d(starttls_listener(true));
+  SessionTest::add_messages(d);
+  d.send("USER alice\r\nPASS pass word\r\n");
+  ASSERT_EQ(d.session().state(), SessionState::transaction);
+  EXPECT_TRUE(one_reply(d.send("STLS\r\n"), "-ERR"));
+  EXPECT_TRUE(d.actions<action::StartTls>().empty());
+  EXPECT_TRUE(one_reply(d.send("STAT\r\n"), "+OK"));
+}
+
+TEST(SessionStlsTest, CapaListsStlsOnlyBeforeTls) {
+  Driver d(starttls_listener());
+  EXPECT_TRUE(has(capabilities(d.send("CAPA\r\n")), "STLS"));
+  d.send("STLS\r\n");
+  EXPECT_FALSE(has(capabilities(d.send("CAPA\r\n")), "STLS"));
+}
+
+TEST(SessionStlsTest, CapaHasNoStlsWithoutAStarttlsListener) {
+  Driver plain;
+  EXPECT_FALSE(has(capabilities(plain.send("CAPA\r\n")), "STLS"));
+  SessionOptions implicit;
+  implicit.tls_active = true;
+  Driver tls(implicit);
+  EXPECT_FALSE(has(capabilities(tls.send("CAPA\r\n")), "STLS"));
+}
+
+struct PlaintextCase {
+  std::string name;
+  bool plaintext_allowed;  // allow_plaintext or a trusted peer
+  bool implicit_tls;
+  bool stls_first;
+  bool login_allowed;
+};
+
+class PlaintextPolicyTest : public testing::TestWithParam<PlaintextCase> {};
+
+TEST_P(PlaintextPolicyTest, UserPassFollowTheSecurityOfTheConnection) {
+  const auto& c = GetParam();
+  SessionOptions options = starttls_listener(c.plaintext_allowed);
+  options.tls_active = c.implicit_tls;
+  Driver d(options);
+  SessionTest::add_messages(d);
+  if (c.stls_first) d.send("STLS\r\n");
+  const auto caps = capabilities(d.send("CAPA\r\n"));
+  EXPECT_EQ(has(caps, "USER"), c.login_allowed);
+  const auto user = d.send("USER alice\r\n");
+  if (c.login_allowed) {
+    EXPECT_TRUE(one_reply(user, "+OK"));
+    EXPECT_TRUE(one_reply(d.send("PASS pass word\r\n"), "+OK"));
+    EXPECT_EQ(d.session().state(), SessionState::transaction);
+  } else {
+    EXPECT_EQ(user,
+              "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) "
+              "connections\r\n");
+    EXPECT_TRUE(one_reply(d.send("PASS pass word\r\n"), "-ERR [AUTH]"));
+    EXPECT_TRUE(d.actions<action::Authenticate>().empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Matrix, PlaintextPolicyTest,
+    testing::Values(PlaintextCase{"PlainRefused", false, false, false, false},
+                    PlaintextCase{"PlainAllowed", true, false, false, true},
+                    PlaintextCase{"AfterStls", false, false, true, true},
+                    PlaintextCase{"AfterStlsAllowedAnyway", true, false, true, true},
+                    PlaintextCase{"ImplicitTls", false, true, false, true},
+                    PlaintextCase{"ImplicitTlsAllowedAnyway", true, true, false, true}),
+    [](const auto& test) { return test.param.name; });
 
 // ---- AUTHORIZATION ----
 
