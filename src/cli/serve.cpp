@@ -35,7 +35,7 @@ struct LoadedServer {
       : config(config::load_config(file)),
         passdb(config.auth.passwd_file),
         store(config.mail.maildir) {
-    net::PlaintextPolicy::from_config(config);  // trusted_networks must parse
+    net::check_network_settings(config);  // CIDR lists must parse
     passdb.load();
     tls = net::make_tls_contexts(config);
   }

@@ -85,6 +85,16 @@ class Reader {
     }
   }
 
+  std::vector<std::string> string_list(const toml::node& node, std::string_view key,
+                                       std::string_view example) const {
+    if (!node.is_array()) {
+      fail(key, &node, fmt::format("expected a list of strings, e.g. {}", example));
+    }
+    std::vector<std::string> out;
+    for (const auto& element : *node.as_array()) out.push_back(string(element, key));
+    return out;
+  }
+
   const toml::table& table(const toml::node& node, std::string_view key) const {
     if (!node.is_table())
       fail(key, &node, fmt::format("expected a table [{}], got {}", key, type_name(node)));
@@ -109,7 +119,10 @@ class Reader {
 
 void read_server(const Reader& r, const toml::table& t, ServerSettings& s) {
   r.only_known(t, "server",
-               {"hostname", "idle_timeout", "max_bad_commands", "max_auth_failures", "threads"});
+               {"hostname", "idle_timeout", "max_bad_commands", "max_auth_failures", "threads",
+                "user", "group"});
+  if (auto n = t.get("user")) s.user = r.string(*n, "server.user");
+  if (auto n = t.get("group")) s.group = r.string(*n, "server.group");
   if (auto n = t.get("hostname")) {
     s.hostname = r.string(*n, "server.hostname");
     if (s.hostname.empty() || s.hostname.find_first_of(" \r\n\t<>") != std::string::npos) {
@@ -169,8 +182,49 @@ void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddr
   }
 }
 
+OAuthSettings read_oauth(const Reader& r, const toml::table& t) {
+  r.only_known(t, "auth.oauth", {"public_key", "issuer", "audience", "user_claim"});
+  OAuthSettings s;
+  const auto required = [&](std::string_view key) {
+    const auto full = fmt::format("auth.oauth.{}", key);
+    const auto* n = t.get(key);
+    if (!n) r.fail(full, nullptr, "missing (needed to check bearer tokens)");
+    auto value = r.string(*n, full);
+    if (value.empty()) r.fail(full, n, "must not be empty");
+    return value;
+  };
+  s.public_key = required("public_key");
+  s.issuer = required("issuer");
+  s.audience = required("audience");
+  if (auto n = t.get("user_claim")) s.user_claim = r.string(*n, "auth.oauth.user_claim");
+  std::ifstream in(s.public_key, std::ios::binary);
+  std::stringstream pem;
+  if (in) pem << in.rdbuf();
+  if (!in || pem.str().find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
+    r.fail("auth.oauth.public_key", t.get("public_key"),
+           fmt::format("{} is not a readable PEM public key", s.public_key.string()));
+  }
+  s.public_key_pem = pem.str();
+  return s;
+}
+
 void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
-  r.only_known(t, "auth", {"passwd_file", "allow_plaintext", "trusted_networks"});
+  r.only_known(
+      t, "auth",
+      {"passwd_file", "allow_plaintext", "trusted_networks", "failure_delay", "max_failure_delay",
+       "block_after_failures", "block_window", "block_duration", "apop", "oauth"});
+  if (auto n = t.get("apop")) s.apop = r.boolean(*n, "auth.apop");
+  if (auto n = t.get("oauth")) s.oauth = read_oauth(r, r.table(*n, "auth.oauth"));
+  if (auto n = t.get("failure_delay")) s.failure_delay = r.duration(*n, "auth.failure_delay");
+  if (auto n = t.get("max_failure_delay")) {
+    s.max_failure_delay = r.duration(*n, "auth.max_failure_delay");
+  }
+  if (auto n = t.get("block_after_failures")) {
+    s.block_after_failures =
+        static_cast<unsigned>(r.integer(*n, "auth.block_after_failures", 0, 1'000'000));
+  }
+  if (auto n = t.get("block_window")) s.block_window = r.duration(*n, "auth.block_window");
+  if (auto n = t.get("block_duration")) s.block_duration = r.duration(*n, "auth.block_duration");
   if (auto n = t.get("passwd_file")) s.passwd_file = r.string(*n, "auth.passwd_file");
   if (auto n = t.get("allow_plaintext")) s.allow_plaintext = r.boolean(*n, "auth.allow_plaintext");
   if (auto n = t.get("trusted_networks")) {
@@ -183,6 +237,28 @@ void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
       s.trusted_networks.push_back(r.string(element, "auth.trusted_networks"));
     }
   }
+}
+
+void read_limits(const Reader& r, const toml::table& t, LimitSettings& s) {
+  r.only_known(t, "limits", {"connections", "connections_per_address", "sessions_per_user"});
+  if (auto n = t.get("connections")) {
+    s.connections = static_cast<std::size_t>(r.integer(*n, "limits.connections", 0, 10'000'000));
+  }
+  if (auto n = t.get("connections_per_address")) {
+    s.connections_per_address =
+        static_cast<std::size_t>(r.integer(*n, "limits.connections_per_address", 0, 10'000'000));
+  }
+  if (auto n = t.get("sessions_per_user")) {
+    s.sessions_per_user =
+        static_cast<std::size_t>(r.integer(*n, "limits.sessions_per_user", 0, 1'000'000));
+  }
+}
+
+void read_access(const Reader& r, const toml::table& t, AccessSettings& s) {
+  r.only_known(t, "access", {"allow", "deny"});
+  constexpr std::string_view example = "[\"192.0.2.0/24\", \"2001:db8::/32\"]";
+  if (auto n = t.get("allow")) s.allow = r.string_list(*n, "access.allow", example);
+  if (auto n = t.get("deny")) s.deny = r.string_list(*n, "access.deny", example);
 }
 
 std::filesystem::path required_path(const Reader& r, const toml::table& t, std::string_view key,
@@ -295,6 +371,14 @@ std::string toml_string(const std::string& text) {
   return out.str();
 }
 
+std::string toml_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out += fmt::format("{}{}", i ? ", " : "", toml_string(items[i]));
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 std::chrono::milliseconds parse_duration(std::string_view text) {
@@ -316,6 +400,7 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
 
 std::string format_duration(std::chrono::milliseconds d) {
   const auto ms = d.count();
+  if (ms == 0) return "0s";
   if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
   if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
   if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
@@ -384,7 +469,9 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   Config config;
   config.source = source;
   config.server.hostname = default_hostname();
-  r.only_known(root, "", {"server", "listen", "auth", "mail", "tls"});
+  r.only_known(root, "", {"server", "listen", "auth", "mail", "tls", "limits", "access"});
+  if (auto n = root.get("limits")) read_limits(r, r.table(*n, "limits"), config.limits);
+  if (auto n = root.get("access")) read_access(r, r.table(*n, "access"), config.access);
   if (auto n = root.get("server")) read_server(r, r.table(*n, "server"), config.server);
   if (auto n = root.get("listen")) read_listen(r, *n, config.listen);
   if (auto n = root.get("auth")) read_auth(r, r.table(*n, "auth"), config.auth);
@@ -422,6 +509,8 @@ std::string render_config(const Config& c) {
   out += fmt::format("max_bad_commands = {}\n", c.server.max_bad_commands);
   out += fmt::format("max_auth_failures = {}\n", c.server.max_auth_failures);
   out += fmt::format("threads = {}\n", c.server.threads);
+  if (!c.server.user.empty()) out += fmt::format("user = {}\n", toml_string(c.server.user));
+  if (!c.server.group.empty()) out += fmt::format("group = {}\n", toml_string(c.server.group));
   for (const auto& l : c.listen) {
     out += "\n[[listen]]\n";
     out += fmt::format("address = \"{}\"\n", l.text);
@@ -430,11 +519,27 @@ std::string render_config(const Config& c) {
   out += "\n[auth]\n";
   out += fmt::format("passwd_file = {}\n", toml_string(c.auth.passwd_file.string()));
   out += fmt::format("allow_plaintext = {}\n", c.auth.allow_plaintext);
-  out += "trusted_networks = [";
-  for (std::size_t i = 0; i < c.auth.trusted_networks.size(); ++i) {
-    out += fmt::format("{}{}", i ? ", " : "", toml_string(c.auth.trusted_networks[i]));
+  out += fmt::format("trusted_networks = {}\n", toml_list(c.auth.trusted_networks));
+  out += fmt::format("failure_delay = \"{}\"\n", format_duration(c.auth.failure_delay));
+  out += fmt::format("max_failure_delay = \"{}\"\n", format_duration(c.auth.max_failure_delay));
+  out += fmt::format("block_after_failures = {}\n", c.auth.block_after_failures);
+  out += fmt::format("block_window = \"{}\"\n", format_duration(c.auth.block_window));
+  out += fmt::format("block_duration = \"{}\"\n", format_duration(c.auth.block_duration));
+  out += fmt::format("apop = {}\n", c.auth.apop);
+  if (c.auth.oauth) {
+    out += "\n[auth.oauth]\n";
+    out += fmt::format("public_key = {}\n", toml_string(c.auth.oauth->public_key.string()));
+    out += fmt::format("issuer = {}\n", toml_string(c.auth.oauth->issuer));
+    out += fmt::format("audience = {}\n", toml_string(c.auth.oauth->audience));
+    out += fmt::format("user_claim = {}\n", toml_string(c.auth.oauth->user_claim));
   }
-  out += "]\n";
+  out += "\n[limits]\n";
+  out += fmt::format("connections = {}\n", c.limits.connections);
+  out += fmt::format("connections_per_address = {}\n", c.limits.connections_per_address);
+  out += fmt::format("sessions_per_user = {}\n", c.limits.sessions_per_user);
+  out += "\n[access]\n";
+  out += fmt::format("allow = {}\n", toml_list(c.access.allow));
+  out += fmt::format("deny = {}\n", toml_list(c.access.deny));
   out += "\n[mail]\n";
   out += fmt::format("maildir = {}\n", toml_string(c.mail.maildir));
   if (c.tls.certificate.empty()) return out;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,6 +32,17 @@ struct ServerSettings {
   std::size_t max_bad_commands = 10;
   std::size_t max_auth_failures = 3;
   unsigned threads = 0;  // event-loop threads; 0 = one per core
+  std::string user;      // when started as root: switch to this user after binding
+  std::string group;     // and this group (default: the user's primary group)
+};
+
+// OAUTHBEARER / XOAUTH2: bearer tokens (JWT, RS256 or ES256) checked against one public key.
+struct OAuthSettings {
+  std::filesystem::path public_key;  // PEM "BEGIN PUBLIC KEY"
+  std::string public_key_pem;        // its contents, read when the configuration is loaded
+  std::string issuer;
+  std::string audience;
+  std::string user_claim = "email";
 };
 
 struct AuthSettings {
@@ -38,6 +50,26 @@ struct AuthSettings {
   bool allow_plaintext = false;
   // Networks whose peers may use USER/PASS without TLS. Checked as CIDR by net::PlaintextPolicy.
   std::vector<std::string> trusted_networks = {"127.0.0.0/8", "::1/128"};
+  // Brute-force defence per client address; failure_delay 0 switches delay and refusal off.
+  std::chrono::milliseconds failure_delay = std::chrono::seconds(2);
+  std::chrono::milliseconds max_failure_delay = std::chrono::seconds(15);
+  unsigned block_after_failures = 20;  // 0 = never refuse connections
+  std::chrono::milliseconds block_window = std::chrono::minutes(10);
+  std::chrono::milliseconds block_duration = std::chrono::minutes(15);
+  bool apop = false;  // APOP (RFC 1939): needs plaintext-equivalent secrets
+  std::optional<OAuthSettings> oauth;
+};
+
+struct LimitSettings {  // 0 = unlimited
+  std::size_t connections = 10000;
+  std::size_t connections_per_address = 50;
+  std::size_t sessions_per_user = 10;
+};
+
+// Checked as CIDR by net::AccessRules before the greeting; deny wins over allow.
+struct AccessSettings {
+  std::vector<std::string> allow;  // empty: everyone not denied
+  std::vector<std::string> deny;
 };
 
 enum class TlsVersion { v1_2, v1_3 };
@@ -69,6 +101,8 @@ struct Config {
   AuthSettings auth;
   MailSettings mail;
   TlsSettings tls;
+  LimitSettings limits;
+  AccessSettings access;
 };
 
 // Reads and validates a config file. Throws ConfigError("FILE: KEY: problem").

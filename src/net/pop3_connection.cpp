@@ -13,6 +13,9 @@
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
 
+#include "auth/sasl/apop.hpp"
+#include "auth/sasl/mechanism.hpp"
+#include "auth/username.hpp"
 #include "net/log_format.hpp"
 #include "pop3/message_encoder.hpp"
 
@@ -80,6 +83,19 @@ class Transport {
     return established_ ? SSL_get_version(tls_->native_handle()) : "no";
   }
 
+  // The RFC 9266 tls-exporter channel binding (32 bytes), defined for TLS 1.3 only.
+  std::optional<std::string> tls_exporter() const {
+    if (!established_ || SSL_version(tls_->native_handle()) < TLS1_3_VERSION) return std::nullopt;
+    std::string value(32, '\0');
+    constexpr std::string_view label = "EXPORTER-Channel-Binding";
+    if (SSL_export_keying_material(tls_->native_handle(),
+                                   reinterpret_cast<unsigned char*>(value.data()), value.size(),
+                                   label.data(), label.size(), nullptr, 0, 0) != 1) {
+      return std::nullopt;
+    }
+    return value;
+  }
+
   awaitable<ReadResult> read_some(asio::mutable_buffer buffer) {
     if (tls_) co_return co_await tls_->async_read_some(buffer, as_tuple);
     co_return co_await socket_.async_read_some(buffer, as_tuple);
@@ -127,14 +143,26 @@ class Pop3Connection {
         deadline_{services.idle_timeout, Clock::now() + services.idle_timeout} {
     asio::error_code ec;
     const auto endpoint = transport_.socket().remote_endpoint(ec);
-    remote_ =
-        ec ? "unknown" : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    if (!ec) {
+      const auto address = endpoint.address();
+      remote_ = address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
+                                : fmt::format("{}:{}", address.to_string(), endpoint.port());
+      peer_ip_ = parse_ip(address.to_string());
+    } else {
+      remote_ = "unknown";
+    }
   }
 
   awaitable<void> run() {
     using namespace asio::experimental::awaitable_operators;
+    if (!admit()) {
+      asio::error_code ignored;
+      transport_.socket().close(ignored);
+      co_return;
+    }
     const auto result = co_await (drive() || watchdog(deadline_, transport_.socket()));
     maildrop_.reset();
+    session_ticket_.reset();
     if (result.index() == 0 && transport_.tls()) {
       asio::steady_timer limit(co_await asio::this_coro::executor, std::chrono::seconds(2));
       co_await (transport_.shutdown_tls() || limit.async_wait(asio::use_awaitable));
@@ -158,6 +186,39 @@ class Pop3Connection {
   }
 
  private:
+  // The checks before the greeting: access rules, brute-force refusal, connection caps. A
+  // refused plain-text client is told why in one line; a TLS client just sees the close.
+  bool admit() {
+    if (!peer_ip_) return true;
+    std::string_view refusal;
+    std::string_view reason;
+    if (!services_.access.permitted(*peer_ip_)) {
+      reason = "access rules";
+    } else if (services_.throttle.is_refused(*peer_ip_, Clock::now())) {
+      reason = "too many failed logins";
+      refusal = "-ERR [SYS/TEMP] Too many failed logins from your address; try again later\r\n";
+    } else {
+      auto admitted = services_.limits.admit_connection(*peer_ip_);
+      if (auto* ticket = std::get_if<ConnectionLimits::ConnectionTicket>(&admitted)) {
+        connection_ticket_ = std::move(*ticket);
+        return true;
+      }
+      const bool total =
+          std::get<ConnectionLimits::Refusal>(admitted) == ConnectionLimits::Refusal::total;
+      reason = total ? "too many connections" : "too many connections from this address";
+      refusal = total ? "-ERR [SYS/TEMP] Too many connections; try again later\r\n"
+                      : "-ERR [SYS/TEMP] Too many connections from your address\r\n";
+    }
+    spdlog::warn("connection-refused remote={} reason={}", remote_, log_value(reason));
+    if (!refusal.empty() && tls_mode_ != config::TlsMode::implicit) {
+      asio::error_code ec;
+      auto& socket = transport_.socket();
+      socket.non_blocking(true, ec);
+      socket.write_some(asio::buffer(refusal), ec);
+    }
+    return false;
+  }
+
   static std::string peer_address(tcp::socket& socket) {
     asio::error_code ec;
     const auto endpoint = socket.remote_endpoint(ec);
@@ -176,6 +237,7 @@ class Pop3Connection {
   awaitable<void> drive() {
     // Implicit TLS (POP3S): the handshake comes first, within one idle period.
     if (tls_mode_ == config::TlsMode::implicit && !co_await start_tls()) co_return;
+    offer_mechanisms();
     session_.start();
     for (;;) {
       auto action = session_.next();
@@ -184,6 +246,7 @@ class Pop3Connection {
         // Unlock before the last reply goes out: a client that reconnects the moment it reads
         // "+OK" to QUIT must find its maildrop free.
         maildrop_.reset();
+        session_ticket_.reset();
         co_await flush();
         co_return;
       }
@@ -192,6 +255,13 @@ class Pop3Connection {
         if (!co_await read_more()) co_return;
       } else if (auto* a = std::get_if<pop3::action::Authenticate>(&action)) {
         co_await authenticate(*a);
+      } else if (auto* apop_request = std::get_if<pop3::action::Apop>(&action)) {
+        co_await apop(*apop_request);
+      } else if (auto* start = std::get_if<pop3::action::SaslStart>(&action)) {
+        co_await sasl_start(*start);
+      } else if (auto* response = std::get_if<pop3::action::SaslContinue>(&action)) {
+        const std::optional<std::string_view> data = response->response;
+        co_await sasl_step(data);
       } else if (std::holds_alternative<pop3::action::OpenMaildrop>(action)) {
         co_await open_maildrop();
       } else if (auto* m = std::get_if<pop3::action::SendMessage>(&action)) {
@@ -203,6 +273,7 @@ class Pop3Connection {
         // came after STLS in the clear.
         if (!co_await start_tls()) co_return;
         session_.on_tls_started();
+        offer_mechanisms();
       }
     }
   }
@@ -268,22 +339,146 @@ class Pop3Connection {
     deadline_.touch();
     if (result.status == auth::AuthStatus::ok) {
       record_ = std::move(result.record);
+      login_succeeded();
       session_.on_authenticated(true);
       co_return;
     }
-    spdlog::warn("auth-failed user={} remote={} reason={}", log_value(request.user), remote_,
-                 log_value(result.reason));
+    co_await login_failed(request.user, result.reason);
     session_.on_authenticated(false, result.status == auth::AuthStatus::temp_failure);
+  }
+
+  auth::sasl::MechanismContext mechanism_context() {
+    auth::sasl::MechanismContext context;
+    auto& passdb = services_.passdb;
+    // Mechanisms name the user only after success; the log of a failure wants the name tried.
+    // Written on the pool thread while this connection awaits the step.
+    auto* attempted = &attempted_user_;
+    context.secret_lookup = [&passdb, attempted](std::string_view user) {
+      attempted->assign(user);
+      auto record = passdb.lookup(user);
+      return record ? std::optional<std::string>(std::move(record->password)) : std::nullopt;
+    };
+    context.password_check = [&passdb, attempted](std::string_view user,
+                                                  std::string_view password) {
+      attempted->assign(user);
+      return passdb.verify(user, password).status == auth::AuthStatus::ok;
+    };
+    const auto& options = session_.options();
+    context.hostname = options.hostname;
+    context.tls_active = transport_.tls();
+    context.allow_plaintext_without_tls = options.plaintext_login_allowed;
+    context.tls_exporter = transport_.tls_exporter();
+    if (options.oauth) context.oauth = *options.oauth;
+    return context;
+  }
+
+  // What AUTH offers depends on TLS: called before the greeting and again after STLS.
+  void offer_mechanisms() {
+    session_.set_sasl_mechanisms(auth::sasl::available_mechanisms(mechanism_context()));
+  }
+
+  awaitable<void> sasl_start(const pop3::action::SaslStart& request) {
+    attempted_user_.clear();
+    mechanism_ = auth::sasl::make_mechanism(request.mechanism, mechanism_context());
+    if (!mechanism_) {  // offered, so only a change since (TLS) can get here
+      const auto reason = fmt::format("mechanism {} unavailable", request.mechanism);
+      co_await login_failed("", reason);
+      session_.on_sasl_step(auth::sasl::Step{auth::sasl::StepStatus::failure, {}, reason}, "");
+      co_return;
+    }
+    std::optional<std::string_view> initial;
+    if (request.initial) initial = *request.initial;
+    co_await sasl_step(initial);
+  }
+
+  // One step of the exchange on the blocking pool (mechanisms look up secrets and hash).
+  // client_data points into the action, which outlives this call.
+  awaitable<void> sasl_step(std::optional<std::string_view> client_data) {
+    auto* mechanism = mechanism_.get();
+    if (mechanism == nullptr) throw std::logic_error("SASL response without a mechanism");
+    auto run_step = [mechanism, client_data] { return mechanism->step(client_data); };
+    auto step = co_await services_.pool.run(run_step);
+    deadline_.touch();
+    if (step.status == auth::sasl::StepStatus::success) {
+      const std::string user = mechanism->user();
+      auto& passdb = services_.passdb;
+      auto lookup = [&passdb, &user] { return passdb.lookup(user); };
+      std::optional<auth::UserRecord> record;
+      if (auth::is_valid_username(user)) record = co_await services_.pool.run(lookup);
+      if (record) {
+        record_ = std::move(record);
+        login_succeeded();
+        session_.on_sasl_step(step, user);
+        mechanism_.reset();
+        co_return;
+      }
+      // A bearer token can name a user the passdb does not hold: there is no maildrop to open.
+      step = auth::sasl::Step{auth::sasl::StepStatus::failure, {}, "unknown or invalid user"};
+    }
+    if (step.status == auth::sasl::StepStatus::failure) {
+      const std::string user = mechanism->user().empty() ? attempted_user_ : mechanism->user();
+      const std::string reason = fmt::format("{}: {}", mechanism->name(), step.reason);
+      mechanism_.reset();
+      co_await login_failed(user, reason);
+    }
+    session_.on_sasl_step(step, "");
+  }
+
+  awaitable<void> apop(const pop3::action::Apop& request) {
+    auto& passdb = services_.passdb;
+    auto lookup = [&passdb, &request] { return passdb.lookup(request.user); };
+    auto record = co_await services_.pool.run(lookup);
+    deadline_.touch();
+    std::string_view reason = "unknown user";
+    if (record) {
+      const auto match =
+          auth::sasl::verify_apop(request.timestamp, request.digest, record->password);
+      if (match.value_or(false)) {
+        record_ = std::move(record);
+        login_succeeded();
+        session_.on_authenticated(true);
+        co_return;
+      }
+      reason = match ? "APOP digest mismatch" : "APOP needs a plaintext-equivalent secret";
+    }
+    co_await login_failed(request.user, reason);
+    session_.on_authenticated(false);
+  }
+
+  void login_succeeded() {
+    if (peer_ip_) services_.throttle.record_success(*peer_ip_, Clock::now());
+  }
+
+  // Every failed authentication, whatever the mechanism, comes through here: it is logged for
+  // fail2ban, and its reply is delayed (doubling per failure from that address). The delay is a
+  // timer on this connection only: nobody else waits.
+  awaitable<void> login_failed(std::string_view user, std::string_view reason) {
+    spdlog::warn("auth-failed user={} remote={} reason={}", log_value(user), remote_,
+                 log_value(reason));
+    if (!peer_ip_) co_return;
+    const auto delay = services_.throttle.record_failure(*peer_ip_, Clock::now());
+    if (delay.count() <= 0) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    co_await timer.async_wait(as_tuple);
+    deadline_.touch();
   }
 
   awaitable<void> open_maildrop() {
     store::MaildropOwner owner{record_ ? record_->user : session_.user(),
                                record_ ? record_->home : std::string()};
+    session_ticket_ = services_.limits.admit_session(owner.user);
+    if (!session_ticket_) {
+      spdlog::warn("login-failed user={} remote={} reason={}", log_value(owner.user), remote_,
+                   log_value("too many sessions"));
+      session_.on_maildrop_failed(store::StoreErrc::in_use, "too many sessions");
+      co_return;
+    }
     auto& store = services_.store;
     try {
       auto open = [&store, &owner] { return store.open(owner); };
       maildrop_ = co_await services_.pool.run(open);
     } catch (const store::StoreError& e) {
+      session_ticket_.reset();
       spdlog::warn("login-failed user={} remote={} reason={}", log_value(owner.user), remote_,
                    log_value(e.what()));
       session_.on_maildrop_failed(e.code(),
@@ -380,6 +575,11 @@ class Pop3Connection {
   Deadline deadline_;
   std::string remote_;
   std::optional<auth::UserRecord> record_;
+  std::unique_ptr<auth::sasl::Mechanism> mechanism_;  // the AUTH exchange in progress
+  std::string attempted_user_;  // the last user name mechanism_ looked up or checked
+  std::optional<IpAddress> peer_ip_;
+  std::optional<ConnectionLimits::ConnectionTicket> connection_ticket_;
+  std::optional<ConnectionLimits::SessionTicket> session_ticket_;
   std::unique_ptr<store::Maildrop> maildrop_;  // holds the maildrop lock while logged in
   bool logged_in_ = false;
 };

@@ -8,7 +8,10 @@
 
 #include "auth/passdb.hpp"
 #include "config/config.hpp"
+#include "net/access_rules.hpp"
 #include "net/blocking_pool.hpp"
+#include "net/connection_limits.hpp"
+#include "net/login_throttle.hpp"
 #include "net/plaintext_policy.hpp"
 #include "net/tls_context.hpp"
 #include "pop3/session.hpp"
@@ -25,6 +28,9 @@ struct Pop3Services {
   std::chrono::milliseconds idle_timeout;
   const PlaintextPolicy& plaintext;
   TlsContexts* tls;  // nullptr when no listener uses TLS
+  LoginThrottle& throttle;
+  ConnectionLimits& limits;
+  const AccessRules& access;
 };
 
 // tls: the listener's mode; starttls and implicit need services.tls.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -16,6 +17,7 @@
 
 #include "net/blocking_pool.hpp"
 #include "net/pop3_connection.hpp"
+#include "net/privileges.hpp"
 
 namespace postern::net {
 namespace {
@@ -36,7 +38,41 @@ void raise_descriptor_limit() {
   }
 }
 
+std::vector<Cidr> parse_networks(const config::Config& c, const std::vector<std::string>& texts,
+                                 std::string_view key) {
+  std::vector<Cidr> networks;
+  for (const auto& text : texts) {
+    try {
+      networks.push_back(Cidr::parse(text));
+    } catch (const std::invalid_argument& e) {
+      throw config::ConfigError(fmt::format("{}: key '{}': {}", c.source.string(), key, e.what()));
+    }
+  }
+  return networks;
+}
+
+AccessRules access_rules(const config::Config& c) {
+  return AccessRules(AccessSettings{parse_networks(c, c.access.allow, "access.allow"),
+                                    parse_networks(c, c.access.deny, "access.deny")});
+}
+
+ThrottleSettings throttle_settings(const config::Config& c) {
+  ThrottleSettings s;
+  s.failure_delay = c.auth.failure_delay;
+  s.max_delay = c.auth.max_failure_delay;
+  // failure_delay = 0 switches the whole penalty off, refusal included (docs/configuration.md).
+  s.refuse_after = c.auth.failure_delay.count() == 0 ? 0 : c.auth.block_after_failures;
+  s.window = std::chrono::duration_cast<std::chrono::seconds>(c.auth.block_window);
+  s.refuse_for = std::chrono::duration_cast<std::chrono::seconds>(c.auth.block_duration);
+  return s;
+}
+
 }  // namespace
+
+void check_network_settings(const config::Config& config) {
+  (void)PlaintextPolicy::from_config(config);
+  (void)access_rules(config);
+}
 
 struct Server::Impl {
   Impl(const config::Config& c, auth::Passdb& passdb, store::MaildropStore& store,
@@ -45,7 +81,12 @@ struct Server::Impl {
         pool(std::max(2u, std::thread::hardware_concurrency())),
         plaintext(PlaintextPolicy::from_config(c)),
         tls(tls_contexts),
-        services{passdb, store, pool, session_options(c), c.server.idle_timeout, plaintext, tls} {
+        access(access_rules(c)),
+        throttle(throttle_settings(c)),
+        limits(LimitSettings{c.limits.connections, c.limits.connections_per_address,
+                             c.limits.sessions_per_user}),
+        services{passdb,   store,  pool,  session_options(c), c.server.idle_timeout, plaintext, tls,
+                 throttle, limits, access} {
     const auto loops = loop_thread_count(c.server.threads);
     for (unsigned i = 0; i < loops; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
   }
@@ -56,6 +97,15 @@ struct Server::Impl {
     options.plaintext_login_allowed = c.auth.allow_plaintext;
     options.max_bad_commands = c.server.max_bad_commands;
     options.max_auth_failures = c.server.max_auth_failures;
+    options.apop_enabled = c.auth.apop;
+    if (c.auth.oauth) {
+      auth::sasl::OAuthConfig oauth;
+      oauth.public_key_pem = c.auth.oauth->public_key_pem;
+      oauth.issuer = c.auth.oauth->issuer;
+      oauth.audience = c.auth.oauth->audience;
+      oauth.user_claim = c.auth.oauth->user_claim;
+      options.oauth = std::make_shared<const auth::sasl::OAuthConfig>(std::move(oauth));
+    }
     return options;
   }
 
@@ -119,6 +169,11 @@ struct Server::Impl {
     asio::signal_set hangup(main, SIGHUP);
     wait_for_hangup(hangup);
     bind_all();
+    // Ports below 1024 are bound: root is not needed any more.
+    drop_privileges(config.server.user, config.server.group);
+    if (!config.server.user.empty()) {
+      spdlog::info("running as user={} uid={} gid={}", config.server.user, ::getuid(), ::getgid());
+    }
     for (auto& listener : acceptors) {
       asio::co_spawn(main, accept_loop(*listener.acceptor, listener.tls), asio::detached);
     }
@@ -168,6 +223,9 @@ struct Server::Impl {
   BlockingPool pool;
   PlaintextPolicy plaintext;
   TlsContexts* tls;
+  AccessRules access;
+  LoginThrottle throttle;
+  ConnectionLimits limits;
   Pop3Services services;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<Listener> acceptors;

@@ -17,6 +17,9 @@ class ServerError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Validates the settings only the network layer can check (CIDR lists); throws ConfigError.
+void check_network_settings(const config::Config& config);
+
 class Server {
  public:
   // tls: the contexts for starttls and implicit listeners (nullptr when none uses TLS); SIGHUP

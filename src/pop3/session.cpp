@@ -12,7 +12,15 @@ Session::Session(SessionOptions options)
     : options_(std::move(options)), reader_(options_.max_line), tls_active_(options_.tls_active) {}
 
 void Session::start() {
-  append_ok(output_, fmt::format("{} POP3 server ready", options_.hostname));
+  if (!options_.apop_enabled) {
+    append_ok(output_, fmt::format("{} POP3 server ready", options_.hostname));
+    return;
+  }
+  if (options_.apop_timestamp.empty()) {
+    options_.apop_timestamp = make_apop_timestamp(options_.hostname);
+  }
+  append_ok(output_,
+            fmt::format("{} POP3 server ready {}", options_.hostname, options_.apop_timestamp));
 }
 
 void Session::receive(std::string_view bytes) {
@@ -37,7 +45,9 @@ Action Session::next() {
     auto line = reader_.next();
     if (!line) return action::NeedInput{};
     std::optional<Action> result;
-    if (line->too_long) {
+    if (sasl_ != Sasl::none) {
+      result = sasl_line(*line);
+    } else if (line->too_long) {
       result = bad_command(RespCode::none, "Line too long");
     } else {
       result = dispatch(parse_command(line->text));
@@ -85,6 +95,8 @@ std::optional<Action> Session::dispatch(const Command& command) {
       return cmd_stls();
     case Verb::apop:
     case Verb::auth:
+      if (authorized) return bad_command(RespCode::none, "Already logged in");
+      return command.verb == Verb::apop ? cmd_apop(command) : cmd_auth(command);
     case Verb::utf8:
     case Verb::unknown: return bad_command(RespCode::none, "Unknown command");
   }
@@ -177,6 +189,10 @@ void Session::on_authenticated(bool ok, bool temporary_failure) {
     append_err(output_, RespCode::sys_temp, "Authentication temporarily unavailable, try later");
     return;
   }
+  authentication_failed();
+}
+
+void Session::authentication_failed() {
   if (++auth_failures_ >= options_.max_auth_failures) {
     append_err(output_, RespCode::auth, "Authentication failed; too many failures, closing");
     queued_ = close_with("too many authentication failures");

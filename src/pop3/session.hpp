@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -10,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/sasl/mechanism.hpp"
 #include "pop3/command.hpp"
 #include "pop3/line_reader.hpp"
 #include "pop3/reply.hpp"
@@ -28,7 +30,21 @@ struct SessionOptions {
   std::size_t max_auth_failures = 3;  // per connection; then -ERR and close
   std::size_t max_line = 255;         // RFC 2449: command lines, CRLF included
   std::size_t output_high_water = 64 * 1024;  // next() asks for a flush above this
+  // SASL (RFC 5034): the mechanisms AUTH accepts and CAPA lists, strongest first. The driver
+  // computes them (auth::sasl::available_mechanisms) and updates them after STLS.
+  std::vector<std::string> sasl_mechanisms;
+  std::size_t max_sasl_line = 16 * 1024;  // client responses during AUTH (JWTs are long)
+  // APOP (RFC 1939 section 7): the greeting then carries a timestamp. Off by default: it needs
+  // plaintext-equivalent stored secrets, and clients that see a timestamp try APOP first.
+  bool apop_enabled = false;
+  std::string apop_timestamp;  // "<...>"; empty: start() makes a unique one
+  // How the driver checks OAUTHBEARER/XOAUTH2 tokens (unset: not offered). The session itself
+  // never reads it; it travels here so that one options struct configures a listener.
+  std::shared_ptr<const auth::sasl::OAuthConfig> oauth;
 };
+
+// A unique APOP greeting timestamp, "<pid.counter.random@hostname>".
+std::string make_apop_timestamp(std::string_view hostname);
 
 // What the driver does next. The session waits, doing nothing, until the driver reports back
 // through the matching on_*() call.
@@ -38,6 +54,20 @@ struct Flush {};       // write output() now, then call next() again
 struct Authenticate {  // check the credentials, then on_authenticated()
   std::string user;
   std::string password;
+};
+struct Apop {  // check digest against user's stored secret, then on_authenticated()
+  std::string user;
+  std::string timestamp;  // the greeting's "<...>"
+  std::string digest;     // 32 hex digits as the client sent them
+};
+// AUTH: make the mechanism, step() it with `initial`, then on_sasl_step().
+struct SaslStart {
+  std::string mechanism;               // upper case, one of SessionOptions::sasl_mechanisms
+  std::optional<std::string> initial;  // decoded; nullopt when the client sent none
+};
+// step() the mechanism with the client's response, then on_sasl_step().
+struct SaslContinue {
+  std::string response;  // decoded
 };
 struct OpenMaildrop {  // open and lock user's maildrop, then on_maildrop_opened/failed()
   std::string user;
@@ -54,9 +84,9 @@ struct StartTls {};  // write output(), run the TLS handshake, then on_tls_start
 struct Close {};     // write output(), then close the connection
 }  // namespace action
 
-using Action =
-    std::variant<action::NeedInput, action::Flush, action::Authenticate, action::OpenMaildrop,
-                 action::SendMessage, action::Commit, action::StartTls, action::Close>;
+using Action = std::variant<action::NeedInput, action::Flush, action::Authenticate, action::Apop,
+                            action::SaslStart, action::SaslContinue, action::OpenMaildrop,
+                            action::SendMessage, action::Commit, action::StartTls, action::Close>;
 
 enum class SessionState { authorization, transaction, update, closed };
 
@@ -77,7 +107,15 @@ class Session {
 
   std::string& output() { return output_; }
 
+  // Answers Authenticate and Apop.
   void on_authenticated(bool ok, bool temporary_failure = false);
+  // Answers SaslStart and SaslContinue. user: the mechanism's user(), read on success only.
+  // A failure must already have been logged and delayed by the driver.
+  void on_sasl_step(const auth::sasl::Step& step, std::string_view user);
+  // The mechanisms change with TLS (PLAIN and LOGIN need it unless plaintext is allowed).
+  void set_sasl_mechanisms(std::vector<std::string> mechanisms) {
+    options_.sasl_mechanisms = std::move(mechanisms);
+  }
   void on_maildrop_opened(std::span<const store::MessageInfo> messages);
   void on_maildrop_failed(store::StoreErrc code, std::string_view reason);
   void message_unavailable(store::StoreErrc code);
@@ -94,6 +132,7 @@ class Session {
     return name;
   }
 
+  const SessionOptions& options() const { return options_; }
   SessionState state() const { return state_; }
   bool tls_active() const { return tls_active_; }
   // Received bytes not yet taken as a command line.
@@ -105,7 +144,9 @@ class Session {
   void set_close_reason(std::string reason) { close_reason_ = std::move(reason); }
 
  private:
-  enum class Waiting { nothing, auth, maildrop, message, commit, tls };
+  enum class Waiting { nothing, auth, sasl, maildrop, message, commit, tls };
+  // Where an AUTH exchange stands between client lines.
+  enum class Sasl { none, awaiting_response, awaiting_final_ack };
 
   std::optional<Action> dispatch(const Command& command);
   std::optional<Action> bad_command(RespCode code, std::string_view text);
@@ -120,6 +161,12 @@ class Session {
   std::optional<Action> cmd_pass(const Command& command);
   std::optional<Action> cmd_quit();
   std::optional<Action> cmd_stls();
+  std::optional<Action> cmd_apop(const Command& command);
+  std::optional<Action> cmd_auth(const Command& command);
+  std::optional<Action> list_mechanisms();
+  std::optional<Action> sasl_line(const Line& line);
+  void end_sasl();
+  void authentication_failed();
   // TRANSACTION
   std::optional<Action> cmd_stat();
   std::optional<Action> cmd_list(const Command& command);
@@ -155,6 +202,7 @@ class Session {
   std::optional<std::string> rejected_user_;
   std::size_t bad_commands_ = 0;
   std::size_t auth_failures_ = 0;
+  Sasl sasl_ = Sasl::none;
 
   std::span<const store::MessageInfo> messages_;
   std::vector<bool> deleted_;

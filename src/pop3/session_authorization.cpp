@@ -28,6 +28,14 @@ std::optional<Action> Session::cmd_capa() {
   output_.append("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
   output_.append("EXPIRE NEVER\r\n");
   if (state_ == SessionState::authorization && plain_ok()) output_.append("USER\r\n");
+  if (state_ == SessionState::authorization && !options_.sasl_mechanisms.empty()) {
+    output_.append("SASL");
+    for (const auto& name : options_.sasl_mechanisms) {
+      output_.push_back(' ');
+      output_.append(name);
+    }
+    output_.append("\r\n");
+  }
   if (state_ == SessionState::authorization && options_.starttls_offered && !tls_active_) {
     output_.append("STLS\r\n");
   }

@@ -309,7 +309,9 @@ class ServerFixture:
         srv.update(server or {})
         lst = {"address": f"127.0.0.1:{self.port}", "tls": "none"}
         lst.update(listen or {})
-        ath = {"passwd_file": self.passwd_file, "allow_plaintext": True}
+        # No brute-force penalty by default: tests that log in wrongly on purpose would wait for
+        # it. test_login_security.py switches it on.
+        ath = {"passwd_file": self.passwd_file, "allow_plaintext": True, "failure_delay": "0s"}
         ath.update(auth or {})
         mal = {"maildir": self.maildir_template}
         mal.update(mail or {})
