@@ -11,6 +11,10 @@ enum class RespCode { none, auth, in_use, sys_temp, sys_perm, login_delay, utf8 
 
 std::string_view resp_code_text(RespCode code);
 
+// The one reason given whenever a password would cross an unprotected connection.
+inline constexpr std::string_view plaintext_refused =
+    "Plaintext authentication disallowed on non-secure (SSL/TLS) connections";
+
 // "+OK text\r\n"
 void append_ok(std::string& out, std::string_view text);
 // "-ERR [CODE] text\r\n" (no brackets when code is none)

@@ -8,9 +8,6 @@
 namespace postern::pop3 {
 namespace {
 
-constexpr std::string_view plaintext_refused =
-    "Plaintext authentication disallowed on non-secure (SSL/TLS) connections";
-
 std::string_view trim_trailing_spaces(std::string_view text) {
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
   return text;

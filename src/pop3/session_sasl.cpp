@@ -74,6 +74,12 @@ std::optional<Action> Session::cmd_auth(const Command& command) {
   const auto name = ascii_upper(args.substr(0, space));
   const auto& offered = options_.sasl_mechanisms;
   if (std::find(offered.begin(), offered.end(), name) == offered.end()) {
+    // Mechanisms that carry a password or token in the clear are known, just not offered here.
+    if (!plain_ok() &&
+        (name == "PLAIN" || name == "LOGIN" || name == "OAUTHBEARER" || name == "XOAUTH2")) {
+      append_err(output_, RespCode::auth, plaintext_refused);
+      return std::nullopt;
+    }
     return bad_command(RespCode::none, "Unsupported authentication mechanism");
   }
   std::optional<std::string> initial;

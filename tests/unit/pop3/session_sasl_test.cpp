@@ -310,3 +310,33 @@ TEST(SessionApopTest, GeneratedTimestampsAreUniqueAndWellFormed) {
 
 }  // namespace
 }  // namespace postern::pop3
+
+namespace postern::pop3 {
+namespace {
+
+SessionOptions no_plaintext_options() {
+  SessionOptions options;
+  options.plaintext_login_allowed = false;
+  options.sasl_mechanisms = {"SCRAM-SHA-256", "CRAM-MD5"};  // what the driver offers then
+  return options;
+}
+
+class NoPlaintextSaslTest : public SessionTest {
+ public:
+  NoPlaintextSaslTest() : SessionTest(no_plaintext_options()) {}
+};
+
+// The plaintext policy: AUTH PLAIN/LOGIN on an unprotected connection get the same
+// clear [AUTH] reason as USER/PASS, and are not a "bad command".
+TEST_F(NoPlaintextSaslTest, PlainAndLoginAreRefusedWithTheReason) {
+  for (const char* line : {"AUTH PLAIN\r\n", "AUTH LOGIN\r\n", "AUTH PLAIN AGFsaWNlAHB3\r\n"}) {
+    const auto reply = d.send(line);
+    EXPECT_NE(reply.find("-ERR [AUTH] Plaintext authentication disallowed"), std::string::npos)
+        << line << reply;
+  }
+  EXPECT_TRUE(one_reply(d.send("AUTH NOSUCHMECH\r\n"), "-ERR"));
+  EXPECT_EQ(d.send("AUTH NOSUCHMECH\r\n").find("[AUTH]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace postern::pop3
