@@ -154,6 +154,7 @@ class Session {
   // Close when an error reply already ended the session (too many bad commands), else nothing.
   std::optional<Action> closed_action() const;
   bool plain_ok();
+  bool check_user_name(std::string_view name);
 
   // AUTHORIZATION
   std::optional<Action> cmd_capa();

@@ -19,6 +19,15 @@ bool Session::plain_ok() {
   return options_.plaintext_login_allowed || tls_active_;
 }
 
+// A name that could escape a path or forge a log line is refused before any lookup; it is
+// handed to the driver's log through take_rejected_user().
+bool Session::check_user_name(std::string_view name) {
+  if (auth::is_valid_username(name)) return true;
+  rejected_user_.emplace(name.substr(0, 300));
+  append_err(output_, RespCode::auth, "Invalid user name");
+  return false;
+}
+
 std::optional<Action> Session::cmd_capa() {
   bad_commands_ = 0;
   append_ok(output_, "Capability list follows");
@@ -49,11 +58,7 @@ std::optional<Action> Session::cmd_user(const Command& command) {
   }
   const auto name = trim_trailing_spaces(command.args);
   if (name.empty()) return bad_command(RespCode::none, "USER needs a user name");
-  if (!auth::is_valid_username(name)) {
-    rejected_user_.emplace(name.substr(0, 300));
-    append_err(output_, RespCode::auth, "Invalid user name");
-    return std::nullopt;
-  }
+  if (!check_user_name(name)) return std::nullopt;
   bad_commands_ = 0;
   user_.assign(name);
   have_user_ = true;

@@ -55,11 +55,7 @@ std::optional<Action> Session::cmd_apop(const Command& command) {
   }
   const auto name = args.substr(0, space);
   have_user_ = false;
-  if (!auth::is_valid_username(name)) {
-    rejected_user_.emplace(name.substr(0, 300));
-    append_err(output_, RespCode::auth, "Invalid user name");
-    return std::nullopt;
-  }
+  if (!check_user_name(name)) return std::nullopt;
   bad_commands_ = 0;
   user_.assign(name);
   waiting_ = Waiting::auth;
