@@ -212,9 +212,32 @@ void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
   r.only_known(
       t, "auth",
       {"passwd_file", "allow_plaintext", "trusted_networks", "failure_delay", "max_failure_delay",
-       "block_after_failures", "block_window", "block_duration", "apop", "oauth"});
+       "block_after_failures", "block_window", "block_duration", "apop", "oauth", "mechanisms"});
   if (auto n = t.get("apop")) s.apop = r.boolean(*n, "auth.apop");
   if (auto n = t.get("oauth")) s.oauth = read_oauth(r, r.table(*n, "auth.oauth"));
+  if (auto n = t.get("mechanisms")) {
+    s.mechanisms =
+        r.string_list(*n, "auth.mechanisms", "[\"PLAIN\", \"LOGIN\", \"SCRAM-SHA-256\"]");
+    for (auto& name : s.mechanisms) {
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      static constexpr std::array known{
+          "PLAIN",       "LOGIN",  "CRAM-MD5", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
+          "OAUTHBEARER", "XOAUTH2"};
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        r.fail("auth.mechanisms", n,
+               fmt::format("unknown mechanism \"{}\" (known: PLAIN, LOGIN, CRAM-MD5, "
+                           "SCRAM-SHA-256, SCRAM-SHA-256-PLUS, OAUTHBEARER, XOAUTH2)",
+                           name));
+      }
+      if ((name == "OAUTHBEARER" || name == "XOAUTH2") && !s.oauth) {
+        r.fail("auth.mechanisms", n, fmt::format("{} needs an [auth.oauth] table", name));
+      }
+    }
+  } else if (s.oauth) {
+    s.mechanisms.push_back("OAUTHBEARER");
+    s.mechanisms.push_back("XOAUTH2");
+  }
   if (auto n = t.get("failure_delay")) s.failure_delay = r.duration(*n, "auth.failure_delay");
   if (auto n = t.get("max_failure_delay")) {
     s.max_failure_delay = r.duration(*n, "auth.max_failure_delay");
@@ -526,6 +549,7 @@ std::string render_config(const Config& c) {
   out += fmt::format("block_window = \"{}\"\n", format_duration(c.auth.block_window));
   out += fmt::format("block_duration = \"{}\"\n", format_duration(c.auth.block_duration));
   out += fmt::format("apop = {}\n", c.auth.apop);
+  out += fmt::format("mechanisms = {}\n", toml_list(c.auth.mechanisms));
   if (c.auth.oauth) {
     out += "\n[auth.oauth]\n";
     out += fmt::format("public_key = {}\n", toml_string(c.auth.oauth->public_key.string()));

@@ -57,6 +57,10 @@ struct AuthSettings {
   std::chrono::milliseconds block_window = std::chrono::minutes(10);
   std::chrono::milliseconds block_duration = std::chrono::minutes(15);
   bool apop = false;  // APOP (RFC 1939): needs plaintext-equivalent secrets
+  // SASL mechanisms AUTH may offer (upper case). The default works with every stored secret;
+  // CRAM-MD5 and SCRAM need {PLAIN} or {SCRAM-SHA-256} secrets, so they are opt-in. With
+  // [auth.oauth] and no explicit list, OAUTHBEARER and XOAUTH2 are added.
+  std::vector<std::string> mechanisms = {"PLAIN", "LOGIN"};
   std::optional<OAuthSettings> oauth;
 };
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -374,7 +375,12 @@ class Pop3Connection {
 
   // What AUTH offers depends on TLS: called before the greeting and again after STLS.
   void offer_mechanisms() {
-    session_.set_sasl_mechanisms(auth::sasl::available_mechanisms(mechanism_context()));
+    auto offered = auth::sasl::available_mechanisms(mechanism_context());
+    const auto& enabled = services_.mechanisms;
+    std::erase_if(offered, [&enabled](const std::string& name) {
+      return std::find(enabled.begin(), enabled.end(), name) == enabled.end();
+    });
+    session_.set_sasl_mechanisms(std::move(offered));
   }
 
   awaitable<void> sasl_start(const pop3::action::SaslStart& request) {

@@ -31,6 +31,7 @@ struct Pop3Services {
   LoginThrottle& throttle;
   ConnectionLimits& limits;
   const AccessRules& access;
+  std::vector<std::string> mechanisms;  // [auth] mechanisms: what AUTH may ever offer
 };
 
 // tls: the listener's mode; starttls and implicit need services.tls.

@@ -20,7 +20,8 @@ import unittest
 
 import fixtures
 from postern_harness import (CRLF, Pop3Line, ServerFixture, ServerTestCase, TestCertificates,
-                             free_port, lf_form, require_postern, require_tool, tls_config_text,
+                             free_port, lf_form, require_postern, require_tool, run_postern,
+                             tls_config_text,
                              wire_form)
 
 PASSWORD = "secret pass with spaces"  # alice's, from the harness's default users
@@ -80,7 +81,12 @@ class ScramClientSelfTest(unittest.TestCase):
 
 # ---- raw dialogues on a plain-text listener that allows plaintext logins ----
 
+# CRAM-MD5 and SCRAM are opt-in ([auth] mechanisms): these users have {PLAIN} secrets.
+ALL_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
+
+
 class SaslDialogue(ServerTestCase):
+    server_config = {"auth": {"mechanisms": ALL_MECHANISMS}}
 
     def setUp(self):
         super().setUp()
@@ -243,6 +249,37 @@ class Apop(unittest.TestCase):
         self.assertTrue(line.startswith(b"+OK"), f"{what}: expected +OK, got {line!r}")
 
 
+class DefaultMechanisms(ServerTestCase):
+    """Out of the box AUTH offers only what works with every stored secret (yescrypt too):
+    clients such as curl pick the strongest offered mechanism and do not fall back, so offering
+    CRAM-MD5 to a user with a hashed password would lock them out."""
+
+    def test_only_plain_and_login_are_offered(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        self.assertTrue(c.cmd("AUTH").startswith(b"+OK"))
+        self.assertEqual(c.read_multiline(), b"PLAIN\r\nLOGIN\r\n")
+        self.assertTrue(c.cmd("AUTH CRAM-MD5").startswith(b"-ERR"))
+
+    def test_curl_without_options_logs_in_with_a_yescrypt_password(self):
+        curl = require_tool(self, "curl")
+        r = run_postern(["user", "add", "dave", "--passwd-file", self.server.passwd_file],
+                        stdin="dave's password\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.server.add_message("dave", fixtures.NORMAL)
+        deadline = time.monotonic() + 20
+        while True:  # the passwd-file is re-read at most once a second
+            r = subprocess.run([curl, "--silent", "--show-error", "--max-time", "60",
+                                "--user", "dave:dave's password",
+                                f"pop3://127.0.0.1:{self.server.port}/1"],
+                               capture_output=True, timeout=120)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, wire_form(fixtures.NORMAL))
+
+
 class OAuth(unittest.TestCase):
     """OAUTHBEARER and XOAUTH2 with a JWT (RS256) signed by a key made here with the openssl
     command line tool."""
@@ -336,7 +373,8 @@ class SaslTlsTestCase(unittest.TestCase):
         cert, key = self.certs.issue("server")
         self.tls_port = free_port()
         self.server.start(listen={"tls": "starttls"},
-                          auth={"allow_plaintext": False, "trusted_networks": ["127.0.0.1/32"]},
+                          auth={"allow_plaintext": False, "trusted_networks": ["127.0.0.1/32"],
+                                "mechanisms": ALL_MECHANISMS},
                           extra=tls_config_text(cert, key, implicit_port=self.tls_port))
         self.server.wait_for_log(rf"listening on 127\.0\.0\.1:{self.tls_port} tls=implicit")
         self.work = tempfile.mkdtemp(prefix="postern-sasl-")

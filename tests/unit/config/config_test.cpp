@@ -280,6 +280,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"TimeoutBadUnit", server("idle_timeout = \"10x\""), "server.idle_timeout", 2},
         ErrorCase{"TimeoutUnder100ms", server("idle_timeout = \"99ms\""), "server.idle_timeout", 2},
         ErrorCase{"TimeoutZero", server("idle_timeout = \"0s\""), "server.idle_timeout", 2},
+        ErrorCase{"UnknownMechanism",
+                  "[auth]\nmechanisms = [\"PLAIN\", \"NTLM\"]\n" + listen_part + mail_part,
+                  "auth.mechanisms", 2},
+        ErrorCase{"OAuthMechanismWithoutTable",
+                  "[auth]\nmechanisms = [\"OAUTHBEARER\"]\n" + listen_part + mail_part,
+                  "auth.mechanisms", 2},
         ErrorCase{"PlaintextString",
                   "[auth]\nallow_plaintext = \"yes\"\n" + listen_part + mail_part,
                   "auth.allow_plaintext", 2},
@@ -593,6 +599,25 @@ TEST(LoadConfigTest, ErrorsInAFileNameThatFile) {
               std::string::npos)
         << e.what();
   }
+}
+
+}  // namespace
+}  // namespace postern::config
+
+namespace postern::config {
+namespace {
+
+TEST(AuthMechanisms, DefaultOffersOnlyWhatWorksWithEverySecret) {
+  const auto c = parse_config(
+      "[auth]\npasswd_file = \"/etc/postern/users\"\n" + listen_part + mail_part, "t.toml");
+  EXPECT_EQ(c.auth.mechanisms, (std::vector<std::string>{"PLAIN", "LOGIN"}));
+}
+
+TEST(AuthMechanisms, NamesAreCaseInsensitive) {
+  const auto c = parse_config(
+      "[auth]\npasswd_file = \"/u\"\nmechanisms = [\"scram-sha-256\"]\n" + listen_part + mail_part,
+      "t.toml");
+  EXPECT_EQ(c.auth.mechanisms, (std::vector<std::string>{"SCRAM-SHA-256"}));
 }
 
 }  // namespace
