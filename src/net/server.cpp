@@ -85,8 +85,9 @@ struct Server::Impl {
         throttle(throttle_settings(c)),
         limits(LimitSettings{c.limits.connections, c.limits.connections_per_address,
                              c.limits.sessions_per_user}),
-        services{passdb,   store,  pool,  session_options(c), c.server.idle_timeout, plaintext, tls,
-                 throttle, limits, access, c.auth.mechanisms} {
+        services{
+            passdb,   store,  pool,   session_options(c), c.server.idle_timeout, plaintext, tls,
+            throttle, limits, access, c.auth.mechanisms} {
     const auto loops = loop_thread_count(c.server.threads);
     for (unsigned i = 0; i < loops; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
   }
