@@ -50,6 +50,25 @@ def require_tool(test, name):
     return path
 
 
+# An MDA for fetchmail: stores each message from stdin unchanged as a new numbered file in the
+# folder given as its first argument.
+MDA_SCRIPT = r'''
+import os, sys
+out_dir = sys.argv[1]
+data = sys.stdin.buffer.read()
+i = 0
+while True:
+    i += 1
+    try:
+        fd = os.open(os.path.join(out_dir, "%06d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        break
+    except FileExistsError:
+        pass
+with os.fdopen(fd, "wb") as f:
+    f.write(data)
+'''
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -16,28 +16,13 @@ import unittest
 import urllib.parse
 
 import fixtures
-from postern_harness import (ServerTestCase, lf_form, parse_multiline_pairs, require_tool,
+from postern_harness import (MDA_SCRIPT, ServerTestCase, lf_form, parse_multiline_pairs, require_tool,
                              wire_form)
 
 PASSWORD = "secret pass with spaces"
 CLIENT_TIMEOUT = 300  # seconds for one client run; generous for a loaded 2-core machine
 
 # fetchmail hands each message to this MDA on stdin; it stores it unchanged as a numbered file.
-MDA_SCRIPT = r'''
-import os, sys
-out_dir = sys.argv[1]
-data = sys.stdin.buffer.read()
-i = 0
-while True:
-    i += 1
-    try:
-        fd = os.open(os.path.join(out_dir, "%06d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        break
-    except FileExistsError:
-        pass
-with os.fdopen(fd, "wb") as f:
-    f.write(data)
-'''
 
 LATE = (b"From: Late <late@example.com>\nTo: alice@example.org\nSubject: delivered between runs\n"
         b"Message-ID: <late-1@example.com>\n\nThis one arrived after the first fetch.\n")

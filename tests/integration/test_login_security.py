@@ -24,6 +24,21 @@ FILTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "c
                       "fail2ban", "postern.conf")
 
 
+def fail2ban_matched(test, log_lines):
+    """How many of the server's log lines the real fail2ban-regex matches with our filter."""
+    if shutil.which("fail2ban-regex") is None:
+        test.fail("fail2ban-regex not found (scripts/install-deps --test installs fail2ban)")
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+        f.write("\n".join(l for l in log_lines if l.strip()) + "\n")
+    test.addCleanup(os.unlink, f.name)
+    result = subprocess.run(["fail2ban-regex", f.name, FILTER], capture_output=True, text=True,
+                            timeout=120)
+    test.assertEqual(result.returncode, 0, result.stderr)
+    m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", result.stdout)
+    test.assertIsNotNone(m, result.stdout)
+    return int(m.group(3))
+
+
 def connect(port, source=None, family=socket.AF_INET, host="127.0.0.1"):
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(30)
@@ -67,22 +82,9 @@ class DelayCurve(ServerTestCase):
             self.assertGreaterEqual(got, want * 0.95, f"delays {measured} vs {expected}")
         # The right password still works on the same connection afterwards.
         self.assertTrue(c.login("alice", self.server.users["alice"]).startswith(b"+OK"))
-        self.assert_fail2ban_matches(50)
-
-    def assert_fail2ban_matches(self, count):
-        if shutil.which("fail2ban-regex") is None:
-            self.fail("fail2ban-regex not found (scripts/install-deps --test installs fail2ban)")
-        lines = [l for l in self.server.log_text().splitlines() if l.strip()]
-        self.assertEqual(sum(" auth-failed " in l for l in lines), count)
-        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
-            f.write("\n".join(lines) + "\n")
-        self.addCleanup(os.unlink, f.name)
-        result = subprocess.run(["fail2ban-regex", f.name, FILTER], capture_output=True,
-                                text=True, timeout=120)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", result.stdout)
-        self.assertIsNotNone(m, result.stdout)
-        self.assertEqual(int(m.group(3)), count, result.stdout)
+        lines = self.server.log_text().splitlines()
+        self.assertEqual(sum(" auth-failed " in l for l in lines), 50)
+        self.assertEqual(fail2ban_matched(self, lines), 50)
 
 
 class OthersNotSlowed(ServerTestCase):
@@ -128,26 +130,16 @@ class Refusal(ServerTestCase):
         self.assertTrue(first_line_or_close(other).startswith(b"+OK"))
 
     def test_fail2ban_matches_every_failure_in_the_real_log(self):
-        if shutil.which("fail2ban-regex") is None:
-            self.fail("fail2ban-regex not found (scripts/install-deps --test installs fail2ban)")
         c = self.server.connect()
         self.addCleanup(c.close)
         for user in ("alice", "nosuchuser", "../../etc"):
             c.cmd(f"USER {user}")
             c.cmd("PASS wrong")
         self.server.wait_for_event("auth-failed", user="../../etc")
-        lines = [l for l in self.server.log_text().splitlines() if l.strip()]
+        lines = self.server.log_text().splitlines()
         failures = [l for l in lines if " auth-failed " in l]
         self.assertGreaterEqual(len(failures), 3)
-        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
-            f.write("\n".join(lines) + "\n")
-        self.addCleanup(os.unlink, f.name)
-        result = subprocess.run(["fail2ban-regex", f.name, FILTER], capture_output=True,
-                                text=True, timeout=120)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        m = re.search(r"Lines: (\d+) lines, (\d+) ignored, (\d+) matched", result.stdout)
-        self.assertIsNotNone(m, result.stdout)
-        self.assertEqual(int(m.group(3)), len(failures), result.stdout)
+        self.assertEqual(fail2ban_matched(self, lines), len(failures))
 
 
 class AccessRules(unittest.TestCase):

@@ -20,7 +20,7 @@ import time
 import unittest
 
 import fixtures
-from postern_harness import (CRLF, Pop3Line, ServerFixture, ServerTestCase, TestCertificates,
+from postern_harness import (CRLF, MDA_SCRIPT, Pop3Line, ServerFixture, ServerTestCase, TestCertificates,
                              cert_fingerprint, free_port, lf_form, require_postern, require_tool,
                              run_postern, tls_config_text, wire_form)
 
@@ -178,21 +178,6 @@ class Mpop(TlsServerTestCase):
         self.fetch(self.tls_port, starttls=False)
 
 
-MDA_SCRIPT = r'''
-import os, sys
-out_dir = sys.argv[1]
-data = sys.stdin.buffer.read()
-i = 0
-while True:
-    i += 1
-    try:
-        fd = os.open(os.path.join(out_dir, "%06d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        break
-    except FileExistsError:
-        pass
-with os.fdopen(fd, "wb") as f:
-    f.write(data)
-'''
 
 
 class Fetchmail(TlsServerTestCase):
