@@ -182,6 +182,101 @@ void read_listen(const Reader& r, const toml::node& node, std::vector<ListenAddr
   }
 }
 
+void read_lmtp(const Reader& r, const toml::node& node, std::vector<LmtpListener>& out) {
+  if (!node.is_array_of_tables()) r.fail("lmtp", &node, "expected [[lmtp]] tables");
+  for (const auto& element : *node.as_array()) {
+    const auto& t = *element.as_table();
+    r.only_known(t, "lmtp", {"address", "mode", "group"});
+    const auto* address = t.get("address");
+    if (!address) {
+      r.fail("lmtp.address", &element,
+             "missing (e.g. address = \"127.0.0.1:24\" or \"/run/postern/lmtp\")");
+    }
+    LmtpListener lmtp;
+    lmtp.text = r.string(*address, "lmtp.address");
+    if (lmtp.text.starts_with('/')) {
+      lmtp.is_unix = true;
+      lmtp.path = lmtp.text;
+      if (lmtp.text.size() >= 108) r.fail("lmtp.address", address, "unix socket path too long");
+    } else {
+      try {
+        const auto parsed = parse_listen_address(lmtp.text);
+        lmtp.host = parsed.host;
+        lmtp.port = parsed.port;
+      } catch (const std::invalid_argument& e) {
+        r.fail("lmtp.address", address,
+               fmt::format("{} (or an absolute path for a unix socket)", e.what()));
+      }
+    }
+    if (auto n = t.get("mode")) {
+      if (!lmtp.is_unix) r.fail("lmtp.mode", n, "only for unix socket addresses");
+      const auto text = r.string(*n, "lmtp.mode");
+      unsigned mode = 0;
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
+      if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || mode > 0777) {
+        r.fail("lmtp.mode", n, fmt::format("\"{}\" is not an octal mode like \"0660\"", text));
+      }
+      lmtp.mode = mode;
+    }
+    if (auto n = t.get("group")) {
+      if (!lmtp.is_unix) r.fail("lmtp.group", n, "only for unix socket addresses");
+      lmtp.group = r.string(*n, "lmtp.group");
+    }
+    for (const auto& other : out) {
+      if (other.text == lmtp.text) {
+        r.fail("lmtp.address", address, fmt::format("{} is listed twice", lmtp.text));
+      }
+    }
+    out.push_back(std::move(lmtp));
+  }
+}
+
+void read_delivery(const Reader& r, const toml::table& t, DeliverySettings& s) {
+  r.only_known(t, "delivery",
+               {"quota_bytes", "quota_messages", "quota_exceeded", "max_message_size",
+                "max_recipients", "local_part_fallback", "lmtp_clients"});
+  const auto size = [&r](const toml::node& n, std::string_view key) -> std::uint64_t {
+    if (n.is_integer()) return static_cast<std::uint64_t>(r.integer(n, key, 0, INT64_MAX));
+    try {
+      return parse_size(r.string(n, key));
+    } catch (const std::invalid_argument& e) {
+      r.fail(key, &n, e.what());
+    }
+  };
+  if (auto n = t.get("quota_bytes")) s.quota_bytes = size(*n, "delivery.quota_bytes");
+  if (auto n = t.get("quota_messages")) {
+    s.quota_messages =
+        static_cast<std::uint64_t>(r.integer(*n, "delivery.quota_messages", 0, INT64_MAX));
+  }
+  if (auto n = t.get("quota_exceeded")) {
+    const auto text = r.string(*n, "delivery.quota_exceeded");
+    if (text == "bounce") {
+      s.quota_exceeded = QuotaExceeded::bounce;
+    } else if (text == "defer") {
+      s.quota_exceeded = QuotaExceeded::defer;
+    } else {
+      r.fail("delivery.quota_exceeded", n,
+             fmt::format("\"{}\" is not one of \"bounce\", \"defer\"", text));
+    }
+  }
+  if (auto n = t.get("max_message_size")) {
+    s.max_message_size = size(*n, "delivery.max_message_size");
+    if (s.max_message_size < 1024) {
+      r.fail("delivery.max_message_size", n, "must be at least 1k");
+    }
+  }
+  if (auto n = t.get("max_recipients")) {
+    s.max_recipients =
+        static_cast<std::size_t>(r.integer(*n, "delivery.max_recipients", 1, 100'000));
+  }
+  if (auto n = t.get("local_part_fallback")) {
+    s.local_part_fallback = r.boolean(*n, "delivery.local_part_fallback");
+  }
+  if (auto n = t.get("lmtp_clients")) {
+    s.lmtp_clients = r.string_list(*n, "delivery.lmtp_clients", "[\"127.0.0.0/8\", \"::1/128\"]");
+  }
+}
+
 OAuthSettings read_oauth(const Reader& r, const toml::table& t) {
   r.only_known(t, "auth.oauth", {"public_key", "issuer", "audience", "user_claim"});
   OAuthSettings s;
@@ -439,6 +534,46 @@ std::string_view tls_mode_name(TlsMode mode) {
   return "none";
 }
 
+std::uint64_t parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  const auto bad = [text] {
+    return std::invalid_argument(
+        fmt::format("\"{}\" is not a size like \"0\", \"512k\", \"10M\" or \"1G\"", text));
+  };
+  if (ec != std::errc{} || ptr == text.data()) throw bad();
+  if (unit.size() > 1 && (unit.back() == 'B' || unit.back() == 'b')) unit.remove_suffix(1);
+  unsigned shift = 0;
+  if (unit.empty() || unit == "B" || unit == "b") {
+    shift = 0;
+  } else if (unit == "k" || unit == "K") {
+    shift = 10;
+  } else if (unit == "M" || unit == "m") {
+    shift = 20;
+  } else if (unit == "G" || unit == "g") {
+    shift = 30;
+  } else if (unit == "T" || unit == "t") {
+    shift = 40;
+  } else {
+    throw bad();
+  }
+  if (value > (UINT64_MAX >> shift)) throw bad();
+  return value << shift;
+}
+
+std::string format_size(std::uint64_t bytes) {
+  if (bytes == 0) return "0";
+  static constexpr std::array<std::pair<unsigned, char>, 4> units{
+      {{40, 'T'}, {30, 'G'}, {20, 'M'}, {10, 'k'}}};
+  for (const auto& [shift, letter] : units) {
+    const std::uint64_t unit = std::uint64_t{1} << shift;
+    if (bytes % unit == 0) return fmt::format("{}{}", bytes / unit, letter);
+  }
+  return fmt::format("{}", bytes);
+}
+
 ListenAddress parse_listen_address(std::string_view text) {
   ListenAddress result;
   result.text = std::string(text);
@@ -492,7 +627,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   Config config;
   config.source = source;
   config.server.hostname = default_hostname();
-  r.only_known(root, "", {"server", "listen", "auth", "mail", "tls", "limits", "access"});
+  r.only_known(root, "",
+               {"server", "listen", "lmtp", "auth", "mail", "delivery", "tls", "limits", "access"});
   if (auto n = root.get("limits")) read_limits(r, r.table(*n, "limits"), config.limits);
   if (auto n = root.get("access")) read_access(r, r.table(*n, "access"), config.access);
   if (auto n = root.get("server")) read_server(r, r.table(*n, "server"), config.server);
@@ -500,9 +636,12 @@ Config parse_config(std::string_view text, const std::filesystem::path& source) 
   if (auto n = root.get("auth")) read_auth(r, r.table(*n, "auth"), config.auth);
   if (auto n = root.get("mail")) read_mail(r, r.table(*n, "mail"), config.mail);
   if (auto n = root.get("tls")) read_tls(r, r.table(*n, "tls"), config.tls);
+  if (auto n = root.get("lmtp")) read_lmtp(r, *n, config.lmtp);
+  if (auto n = root.get("delivery")) read_delivery(r, r.table(*n, "delivery"), config.delivery);
 
-  if (config.listen.empty())
-    r.fail("listen", nullptr, "at least one [[listen]] address is required");
+  if (config.listen.empty() && config.lmtp.empty()) {
+    r.fail("listen", nullptr, "at least one [[listen]] (or [[lmtp]]) address is required");
+  }
   if (config.auth.passwd_file.empty()) {
     r.fail("auth.passwd_file", nullptr, "missing: the path of the passwd-file with the users");
   }
@@ -566,6 +705,24 @@ std::string render_config(const Config& c) {
   out += fmt::format("deny = {}\n", toml_list(c.access.deny));
   out += "\n[mail]\n";
   out += fmt::format("maildir = {}\n", toml_string(c.mail.maildir));
+  for (const auto& l : c.lmtp) {
+    out += "\n[[lmtp]]\n";
+    out += fmt::format("address = {}\n", toml_string(l.text));
+    if (l.is_unix) {
+      out += fmt::format("mode = \"{:04o}\"\n", l.mode);
+      if (!l.group.empty()) out += fmt::format("group = {}\n", toml_string(l.group));
+    }
+  }
+  const auto& d = c.delivery;
+  out += "\n[delivery]\n";
+  out += fmt::format("quota_bytes = \"{}\"\n", format_size(d.quota_bytes));
+  out += fmt::format("quota_messages = {}\n", d.quota_messages);
+  out += fmt::format("quota_exceeded = \"{}\"\n",
+                     d.quota_exceeded == QuotaExceeded::bounce ? "bounce" : "defer");
+  out += fmt::format("max_message_size = \"{}\"\n", format_size(d.max_message_size));
+  out += fmt::format("max_recipients = {}\n", d.max_recipients);
+  out += fmt::format("local_part_fallback = {}\n", d.local_part_fallback);
+  out += fmt::format("lmtp_clients = {}\n", toml_list(d.lmtp_clients));
   if (c.tls.certificate.empty()) return out;
   out += "\n[tls]\n";
   out += fmt::format("certificate = {}\n", toml_string(c.tls.certificate.string()));

@@ -94,6 +94,32 @@ struct TlsSettings {
   std::vector<SniCertificate> sni;
 };
 
+// An LMTP listener ([[lmtp]]): a TCP address or, when the address starts with '/', a unix socket.
+struct LmtpListener {
+  std::string text;            // as written
+  bool is_unix = false;        //
+  std::filesystem::path path;  // unix socket path (removed and re-created at start)
+  std::string host;            // TCP: IP literal without brackets
+  std::uint16_t port = 0;      // TCP
+  unsigned mode = 0660;        // unix: permission bits of the socket file
+  std::string group;           // unix: group of the socket file; empty: the server's group
+};
+
+enum class QuotaExceeded { bounce, defer };  // 552 5.2.2 / exit 77, or 452 4.2.2 / exit 75
+
+// How mail is put into maildrops, by `postern deliver` and by the LMTP listener alike.
+struct DeliverySettings {
+  std::uint64_t quota_bytes = 0;  // server-wide default; 0 = unlimited; passwd-file fields override
+  std::uint64_t quota_messages = 0;
+  QuotaExceeded quota_exceeded = QuotaExceeded::bounce;
+  std::uint64_t max_message_size = 50ull << 20;  // larger messages are refused (SIZE, 552 5.3.4)
+  std::size_t max_recipients = 1000;             // per LMTP transaction (452 4.5.3 beyond)
+  // A recipient "alice@example.org" with no such passwd-file user is looked up as "alice".
+  bool local_part_fallback = true;
+  // Peers a TCP LMTP listener accepts (CIDR); anyone else is refused before the greeting.
+  std::vector<std::string> lmtp_clients = {"127.0.0.0/8", "::1/128"};
+};
+
 struct MailSettings {
   std::string maildir;  // template: %u %n %d %h %%
 };
@@ -102,8 +128,10 @@ struct Config {
   std::filesystem::path source;  // the file it came from
   ServerSettings server;
   std::vector<ListenAddress> listen;
+  std::vector<LmtpListener> lmtp;
   AuthSettings auth;
   MailSettings mail;
+  DeliverySettings delivery;
   TlsSettings tls;
   LimitSettings limits;
   AccessSettings access;
@@ -123,5 +151,10 @@ std::string format_duration(std::chrono::milliseconds duration);
 // "host:port" or "[v6]:port" with an IP literal host.
 ListenAddress parse_listen_address(std::string_view text);
 std::string_view tls_mode_name(TlsMode mode);
+// "0", "4096", "512k", "10M", "1G", "2T" (binary multiples, an optional trailing 'B') -> bytes;
+// throws std::invalid_argument otherwise.
+std::uint64_t parse_size(std::string_view text);
+// The largest exact unit: 10485760 -> "10M", 1000 -> "1000".
+std::string format_size(std::uint64_t bytes);
 
 }  // namespace postern::config
