@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "auth/credential_cache.hpp"
 #include "auth/passwd_file.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
@@ -28,12 +29,14 @@ namespace {
 struct LoadedServer {
   config::Config config;
   auth::PasswdFile passdb;
+  auth::CachingPassdb cached_passdb;  // what the server authenticates against
   store::MaildirStore store;
   std::unique_ptr<net::TlsContexts> tls;  // certificates read and checked against their keys
 
   explicit LoadedServer(const std::filesystem::path& file)
       : config(config::load_config(file)),
         passdb(config.auth.passwd_file),
+        cached_passdb(passdb, config.auth.cache_ttl, config.auth.cache_size),
         store(config.mail.maildir) {
     net::check_network_settings(config);  // CIDR lists must parse
     passdb.load();
@@ -67,7 +70,7 @@ int run_serve(const std::filesystem::path& config_file) {
   try {
     spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION,
                  loaded->config.server.hostname);
-    net::Server server(loaded->config, loaded->passdb, loaded->store, loaded->tls.get());
+    net::Server server(loaded->config, loaded->cached_passdb, loaded->store, loaded->tls.get());
     server.run();
     spdlog::info("stopped");
     return exit_ok;

@@ -304,10 +304,14 @@ OAuthSettings read_oauth(const Reader& r, const toml::table& t) {
 }
 
 void read_auth(const Reader& r, const toml::table& t, AuthSettings& s) {
-  r.only_known(
-      t, "auth",
-      {"passwd_file", "allow_plaintext", "trusted_networks", "failure_delay", "max_failure_delay",
-       "block_after_failures", "block_window", "block_duration", "apop", "oauth", "mechanisms"});
+  r.only_known(t, "auth",
+               {"passwd_file", "allow_plaintext", "trusted_networks", "failure_delay",
+                "max_failure_delay", "block_after_failures", "block_window", "block_duration",
+                "apop", "oauth", "mechanisms", "cache_ttl", "cache_size"});
+  if (auto n = t.get("cache_ttl")) s.cache_ttl = r.duration(*n, "auth.cache_ttl");
+  if (auto n = t.get("cache_size")) {
+    s.cache_size = static_cast<std::size_t>(r.integer(*n, "auth.cache_size", 0, 10'000'000));
+  }
   if (auto n = t.get("apop")) s.apop = r.boolean(*n, "auth.apop");
   if (auto n = t.get("oauth")) s.oauth = read_oauth(r, r.table(*n, "auth.oauth"));
   if (auto n = t.get("mechanisms")) {
@@ -687,6 +691,8 @@ std::string render_config(const Config& c) {
   out += fmt::format("block_after_failures = {}\n", c.auth.block_after_failures);
   out += fmt::format("block_window = \"{}\"\n", format_duration(c.auth.block_window));
   out += fmt::format("block_duration = \"{}\"\n", format_duration(c.auth.block_duration));
+  out += fmt::format("cache_ttl = \"{}\"\n", format_duration(c.auth.cache_ttl));
+  out += fmt::format("cache_size = {}\n", c.auth.cache_size);
   out += fmt::format("apop = {}\n", c.auth.apop);
   out += fmt::format("mechanisms = {}\n", toml_list(c.auth.mechanisms));
   if (c.auth.oauth) {

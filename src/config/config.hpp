@@ -56,6 +56,10 @@ struct AuthSettings {
   unsigned block_after_failures = 20;  // 0 = never refuse connections
   std::chrono::milliseconds block_window = std::chrono::minutes(10);
   std::chrono::milliseconds block_duration = std::chrono::minutes(15);
+  // Verified passwords remembered (keyed hash, per process) so repeat logins skip the slow hash;
+  // a changed secret in the passwd-file invalidates at once. 0s or 0 entries: off.
+  std::chrono::milliseconds cache_ttl = std::chrono::hours(1);
+  std::size_t cache_size = 100000;
   bool apop = false;  // APOP (RFC 1939): needs plaintext-equivalent secrets
   // SASL mechanisms AUTH may offer (upper case). The default works with every stored secret;
   // CRAM-MD5 and SCRAM need {PLAIN} or {SCRAM-SHA-256} secrets, so they are opt-in. With

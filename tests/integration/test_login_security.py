@@ -256,3 +256,46 @@ class PrivilegeDrop(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CredentialCache(unittest.TestCase):
+    """The auth cache ([auth] cache_ttl, on by default) remembers verified passwords; it must
+    never outlive a password change or a removed user in the passwd-file."""
+
+    def setUp(self):
+        require_postern(self)
+        self.server = ServerFixture(users={})
+        self.addCleanup(self.server.cleanup)
+        self.set_password("s3cret-one")
+        self.server.start()
+
+    def set_password(self, password):
+        r = subprocess.run([postern_bin(), "user", "passwd" if os.path.getsize(
+            self.server.passwd_file) else "add", "carol", "--passwd-file",
+            self.server.passwd_file], input=password + "\n", capture_output=True, text=True,
+            timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def login_reply(self, password):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        self.assertTrue(c.cmd("USER carol").startswith(b"+OK"))
+        reply = c.cmd(f"PASS {password}")
+        if reply.startswith(b"+OK"):
+            self.assertTrue(c.cmd("QUIT").startswith(b"+OK"))  # unlock for the next login
+        return reply
+
+    def test_changed_password_and_removed_user_take_effect_at_once(self):
+        for _ in range(3):  # the first login fills the cache, the others are answered from it
+            self.assertTrue(self.login_reply("s3cret-one").startswith(b"+OK"))
+        self.assertTrue(self.login_reply("s3cret-two").startswith(b"-ERR"))
+        time.sleep(1.1)  # the passwd-file is re-read at most once a second: let the edit count
+        self.set_password("s3cret-two")
+        time.sleep(1.1)
+        self.assertTrue(self.login_reply("s3cret-one").startswith(b"-ERR [AUTH]"))
+        self.assertTrue(self.login_reply("s3cret-two").startswith(b"+OK"))
+        r = subprocess.run([postern_bin(), "user", "del", "carol", "--passwd-file",
+                            self.server.passwd_file], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        time.sleep(1.1)
+        self.assertTrue(self.login_reply("s3cret-two").startswith(b"-ERR [AUTH]"))
