@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <charconv>
 
 #include "store/posix_io.hpp"
 
@@ -35,6 +36,25 @@ void ensure_maildir(const std::filesystem::path& maildir) {
     if (const int err = make_directories(dir); err != 0)
       throw errno_error(err, "cannot create", dir);
   }
+}
+
+std::optional<std::uint64_t> crlf_size_from_name(std::string_view file_name) {
+  std::string_view fields = unique_name_of(file_name);
+  const auto first_comma = fields.find(',');
+  if (first_comma == std::string_view::npos) return std::nullopt;
+  fields.remove_prefix(first_comma + 1);
+  while (!fields.empty()) {
+    const auto comma = fields.find(',');
+    const std::string_view field = fields.substr(0, comma);
+    fields = comma == std::string_view::npos ? std::string_view{} : fields.substr(comma + 1);
+    if (!field.starts_with("W=") || field.size() == 2) continue;
+    std::uint64_t value = 0;
+    const auto* end = field.data() + field.size();
+    const auto [ptr, ec] = std::from_chars(field.data() + 2, end, value);
+    if (ec == std::errc{} && ptr == end) return value;
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 }  // namespace postern::store

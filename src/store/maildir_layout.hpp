@@ -2,7 +2,9 @@
 // beside them, and the rule that a file's unique name is everything before its first ':'.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 namespace postern::store {
@@ -21,5 +23,14 @@ void ensure_maildir(const std::filesystem::path& maildir);
 inline std::string_view unique_name_of(std::string_view file_name) {
   return file_name.substr(0, file_name.find(':'));
 }
+
+}  // namespace postern::store
+
+namespace postern::store {
+
+// The ",W=<octets>" field of a file name (Dovecot's and postern's deliveries write it): the size
+// of the message in CRLF form, what POP3 reports. nullopt when absent or not a plain number.
+// Trusting it lets a first login size 100,000 messages without reading them, as Dovecot does.
+std::optional<std::uint64_t> crlf_size_from_name(std::string_view file_name);
 
 }  // namespace postern::store

@@ -158,8 +158,9 @@ void SnapshotBuilder::append(std::uint32_t file, std::uint64_t size) {
   snapshot_.file_of.push_back(file);
 }
 
-// nullopt when the file vanished between readdir and now.
+// nullopt when the file vanished between readdir and now. A ,W= size in the name is taken as is.
 std::optional<std::uint64_t> SnapshotBuilder::measure(std::uint32_t file) {
+  if (const auto named = crlf_size_from_name(snapshot_.files.name(file))) return named;
   const std::filesystem::path path = cur_dir_ / snapshot_.files.name(file);
   const UniqueFd fd(
       ::openat(cur_fd_, snapshot_.files.c_str(file), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
