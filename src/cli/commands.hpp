@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace postern::cli {
 
@@ -12,7 +13,12 @@ namespace postern::cli {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 64;
+inline constexpr int exit_nouser = 67;       // deliver: no such user (the MTA bounces)
 inline constexpr int exit_unavailable = 69;  // cannot bind, cannot start
+inline constexpr int exit_cantcreat = 73;    // deliver: the maildir cannot be created or written
+inline constexpr int exit_ioerr = 74;        // deliver: an I/O error that will not fix itself
+inline constexpr int exit_tempfail = 75;     // deliver: try again later (the MTA defers)
+inline constexpr int exit_noperm = 77;       // deliver: over quota or too large (the MTA bounces)
 inline constexpr int exit_config = 78;       // the configuration is wrong
 
 void setup_logging();
@@ -29,5 +35,14 @@ struct UserCommand {
   std::string scheme = "yescrypt";
 };
 int run_user(const UserCommand& command);
+
+struct DeliverCommand {
+  std::filesystem::path config_file;
+  std::string user;                      // passwd-file user or address (local-part fallback)
+  std::optional<std::string> sender;     // -f: Return-Path; "" or "<>" is the null sender
+  std::optional<std::string> recipient;  // -a: Delivered-To
+};
+// Delivers one message from stdin; returns a sysexits code (docs/configuration.md, [delivery]).
+int run_deliver(const DeliverCommand& command);
 
 }  // namespace postern::cli

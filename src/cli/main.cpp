@@ -56,6 +56,18 @@ int main(int argc, char** argv) {
   list->add_option("-c,--config", user.config_file, "Take the passwd-file from this configuration");
   list->callback([&user] { user.action = "list"; });
 
+  DeliverCommand deliver;
+  auto* deliver_cmd = app.add_subcommand(
+      "deliver", "Deliver one message from standard input into a user's maildrop (for the MTA)");
+  deliver_cmd->add_option("-d,--user", deliver.user, "Recipient user (or address)")->required();
+  deliver_cmd->add_option("-c,--config", deliver.config_file, "Configuration file (TOML)")
+      ->default_val(config_file)
+      ->capture_default_str();
+  deliver_cmd->add_option("-f,--sender", deliver.sender,
+                          "Envelope sender, for Return-Path (\"\" or \"<>\": null sender)");
+  deliver_cmd->add_option("-a,--recipient", deliver.recipient,
+                          "Original recipient address, for Delivered-To");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -68,5 +80,6 @@ int main(int argc, char** argv) {
   if (check->parsed()) return run_check_config(config_file);
   if (demo->parsed()) return run_demo(demo_dir, demo_port, demo_tls_port);
   if (user_cmd->parsed()) return run_user(user);
+  if (deliver_cmd->parsed()) return run_deliver(deliver);
   return exit_usage;
 }

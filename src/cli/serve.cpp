@@ -9,6 +9,7 @@
 #include "auth/passwd_file.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "delivery/deliverer.hpp"
 #include "net/plaintext_policy.hpp"
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
@@ -32,12 +33,14 @@ struct LoadedServer {
   auth::CachingPassdb cached_passdb;  // what the server authenticates against
   store::MaildirStore store;
   std::unique_ptr<net::TlsContexts> tls;  // certificates read and checked against their keys
+  delivery::Deliverer deliverer;          // for the [[lmtp]] listeners: looks users up uncached
 
   explicit LoadedServer(const std::filesystem::path& file)
       : config(config::load_config(file)),
         passdb(config.auth.passwd_file),
         cached_passdb(passdb, config.auth.cache_ttl, config.auth.cache_size),
-        store(config.mail.maildir) {
+        store(config.mail.maildir),
+        deliverer(passdb, store, config.delivery) {
     net::check_network_settings(config);  // CIDR lists must parse
     passdb.load();
     tls = net::make_tls_contexts(config);
@@ -70,7 +73,8 @@ int run_serve(const std::filesystem::path& config_file) {
   try {
     spdlog::info("postern {} starting, hostname={}", POSTERN_VERSION,
                  loaded->config.server.hostname);
-    net::Server server(loaded->config, loaded->cached_passdb, loaded->store, loaded->tls.get());
+    net::Server server(loaded->config, loaded->cached_passdb, loaded->store, loaded->tls.get(),
+                       &loaded->deliverer);
     server.run();
     spdlog::info("stopped");
     return exit_ok;

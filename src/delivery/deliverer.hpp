@@ -31,7 +31,7 @@ struct Recipient {
   std::string address;  // as the MTA gave it (LMTP RCPT TO, --recipient); may be empty
   std::string user;     // the passwd-file user name it resolved to
   std::string home;
-  Quota quota;          // per-user fields over the server-wide default
+  Quota quota;  // per-user fields over the server-wide default
 };
 
 struct Lookup {
@@ -42,10 +42,14 @@ struct Lookup {
 };
 
 struct Envelope {
-  std::string sender;     // MAIL FROM / --sender; empty: no Return-Path header (the null
-                          // sender "<>" is written as Return-Path: <>)
+  // MAIL FROM / --sender, without angle brackets (one surrounding pair is removed if present).
+  // has_sender false: no Return-Path header; has_sender with an empty sender (the null sender):
+  // "Return-Path: <>".
+  std::string sender;
   bool has_sender = false;
-  bool add_delivered_to = false;  // Delivered-To: <recipient.address>
+  // "Delivered-To: ADDRESS" with recipient.address (no angle brackets, as Postfix writes it;
+  // the user name when the address is empty).
+  bool add_delivered_to = false;
 };
 
 struct DeliveryResult {
@@ -62,7 +66,10 @@ class Deliverer {
             const config::DeliverySettings& settings);
 
   // Finds the user an address (or a bare user name) belongs to: the exact name first, then,
-  // with local_part_fallback, the part before the last '@'. Never throws.
+  // with local_part_fallback, the part before the last '@'. A name auth::is_valid_username
+  // refuses is unknown_user. temporary_failure when Passdb::lookup throws (the user database is
+  // unavailable) or the user's quota field is malformed (detail names the user and the field:
+  // an administrator's typo defers mail instead of bouncing it). Never throws.
   Lookup lookup(std::string_view address) const;
 
   // Whether one more message of `size` bytes would exceed the recipient's quota right now.
@@ -70,7 +77,12 @@ class Deliverer {
   bool over_quota(const Recipient& recipient, std::uint64_t size) const;
 
   // Delivers `message` (LF line ends; the caller converts) with the envelope's headers put in
-  // front, after checking size and quota. Never throws: every failure is a status.
+  // front, after checking size (the message without those headers against max_message_size) and
+  // quota (usage + the stored size, headers included, must stay within the limits). Header values
+  // lose every control character, so an address holding CR or LF can never add a header line.
+  // Never throws: every failure is a status. Concurrent deliveries to one maildrop are safe; the
+  // quota check is not atomic with the write, so racing deliveries may overshoot it slightly.
+  // Never takes the POP3 maildrop lock: a session that is open sees the message next time.
   DeliveryResult deliver(const Recipient& recipient, const Envelope& envelope,
                          std::string_view message) const;
 
@@ -79,6 +91,15 @@ class Deliverer {
   const store::MaildirStore& store_;
   config::DeliverySettings settings_;
 };
+
+// Maps a store failure to a status by its errno: ENOSPC, EDQUOT, EIO, EMFILE, ENOMEM and the
+// like are temporary_failure (EIO too: a disk that fails may be repaired, and deferring loses no
+// mail); EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ELOOP are cannot_create; anything else io_error.
+DeliveryStatus status_for_errno(int err) noexcept;
+
+// The RFC 3463 enhanced status code of a status, for `postern deliver`'s stderr line and LMTP
+// replies: 2.0.0, 5.1.1, 5.2.2 (4.2.2 when defer), 5.3.4, 4.3.0, 5.2.0 (cannot_create), 5.3.0.
+std::string_view enhanced_status_code(DeliveryStatus status, bool defer = false) noexcept;
 
 // CRLF -> LF for storage (a CR not followed by LF stays). Delivered messages are stored with LF
 // line ends, the Maildir convention; POP3 converts back on RETR.

@@ -1,8 +1,11 @@
 #include "net/server.hpp"
 
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -11,11 +14,15 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "net/blocking_pool.hpp"
+#include "net/lmtp_connection.hpp"
 #include "net/pop3_connection.hpp"
 #include "net/privileges.hpp"
 
@@ -23,6 +30,7 @@ namespace postern::net {
 namespace {
 
 using asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
 
 unsigned loop_thread_count(unsigned configured) {
   if (configured > 0) return configured;
@@ -67,16 +75,59 @@ ThrottleSettings throttle_settings(const config::Config& c) {
   return s;
 }
 
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), endpoint.port())
+                         : fmt::format("{}:{}", address.to_string(), endpoint.port());
+}
+
+// The group an LMTP unix socket gets: the configured one, else (when root is about to become
+// [server] user) the server's group, so that the socket belongs to the service; else none.
+std::optional<gid_t> socket_group(const config::Config& c, const config::LmtpListener& lmtp) {
+  std::string name = lmtp.group;
+  if (name.empty()) {
+    if (c.server.user.empty() || ::geteuid() != 0) return std::nullopt;
+    name = c.server.group;
+    if (name.empty()) {
+      const passwd* user = ::getpwnam(c.server.user.c_str());
+      if (user == nullptr) {
+        throw ServerError(fmt::format("cannot listen on {}: no user named {} ([server] user)",
+                                      lmtp.text, c.server.user));
+      }
+      return user->pw_gid;
+    }
+  }
+  const group* found = ::getgrnam(name.c_str());
+  if (found == nullptr) {
+    throw ServerError(fmt::format("cannot listen on {}: no group named {}", lmtp.text, name));
+  }
+  return found->gr_gid;
+}
+
 }  // namespace
 
 void check_network_settings(const config::Config& config) {
   (void)PlaintextPolicy::from_config(config);
   (void)access_rules(config);
+  (void)parse_networks(config, config.delivery.lmtp_clients, "delivery.lmtp_clients");
 }
 
 struct Server::Impl {
+  struct Listener {
+    std::unique_ptr<tcp::acceptor> acceptor;
+    config::TlsMode tls;
+    bool lmtp;  // an [[lmtp]] TCP listener, else POP3
+  };
+
+  struct UnixListener {  // an [[lmtp]] unix socket
+    std::unique_ptr<unix_socket::acceptor> acceptor;
+    std::filesystem::path path;
+    dev_t device;  // the socket file made, so that shutdown removes only that one
+    ino_t inode;
+  };
+
   Impl(const config::Config& c, auth::Passdb& passdb, store::MaildropStore& store,
-       TlsContexts* tls_contexts)
+       TlsContexts* tls_contexts, const delivery::Deliverer* deliverer)
       : config(c),
         pool(std::max(2u, std::thread::hardware_concurrency())),
         plaintext(PlaintextPolicy::from_config(c)),
@@ -90,7 +141,20 @@ struct Server::Impl {
             throttle, limits, access, c.auth.mechanisms} {
     const auto loops = loop_thread_count(c.server.threads);
     for (unsigned i = 0; i < loops; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    if (deliverer != nullptr) {
+      lmtp::SessionOptions options;
+      options.hostname = c.server.hostname;
+      options.max_message_size = c.delivery.max_message_size;
+      options.max_recipients = c.delivery.max_recipients;
+      options.max_bad_commands = c.server.max_bad_commands;
+      lmtp_services.emplace(
+          LmtpServices{*deliverer, pool, std::move(options), c.server.idle_timeout,
+                       parse_networks(c, c.delivery.lmtp_clients, "delivery.lmtp_clients"),
+                       c.delivery.quota_exceeded});
+    }
   }
+
+  ~Impl() { remove_unix_sockets(); }
 
   static pop3::SessionOptions session_options(const config::Config& c) {
     pop3::SessionOptions options;
@@ -127,17 +191,111 @@ struct Server::Impl {
       if (listen.tls != config::TlsMode::none && tls == nullptr) {
         throw ServerError(fmt::format("cannot listen on {}: TLS is not set up", listen.text));
       }
-      const auto local = acceptor->local_endpoint();
-      spdlog::info("listening on {} tls={}",
-                   local.address().is_v6()
-                       ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
-                       : fmt::format("{}:{}", local.address().to_string(), local.port()),
+      spdlog::info("listening on {} tls={}", endpoint_text(acceptor->local_endpoint()),
                    config::tls_mode_name(listen.tls));
-      acceptors.push_back(Listener{std::move(acceptor), listen.tls});
+      acceptors.push_back(Listener{std::move(acceptor), listen.tls, false});
+    }
+    if (!config.lmtp.empty() && !lmtp_services) {
+      throw ServerError("cannot serve LMTP: no deliverer was set up");
+    }
+    for (const auto& lmtp : config.lmtp) {
+      if (lmtp.is_unix) {
+        bind_unix(lmtp);
+      } else {
+        bind_lmtp_tcp(lmtp);
+      }
     }
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, config::TlsMode mode) {
+  void bind_lmtp_tcp(const config::LmtpListener& lmtp) {
+    asio::error_code ec;
+    const auto address = asio::ip::make_address(lmtp.host, ec);
+    if (ec) throw ServerError(fmt::format("cannot listen on {}: bad address", lmtp.text));
+    tcp::endpoint endpoint(address, lmtp.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(*contexts.front());
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw ServerError(fmt::format("cannot listen on {}: {}", lmtp.text, ec.message()));
+    spdlog::info("listening on {} protocol=lmtp", endpoint_text(acceptor->local_endpoint()));
+    acceptors.push_back(Listener{std::move(acceptor), config::TlsMode::none, true});
+  }
+
+  // A socket file left by an earlier run is replaced; anything else at the path is left alone
+  // and reported. The socket is made owner-only, then given the configured mode and group.
+  void bind_unix(const config::LmtpListener& lmtp) {
+    const auto& path = lmtp.path;
+    const auto fail = [&lmtp](std::string_view what) {
+      return ServerError(fmt::format("cannot listen on {}: {}", lmtp.text, what));
+    };
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) throw fail("the path exists and is not a socket");
+      if (::unlink(path.c_str()) != 0) throw fail(std::strerror(errno));
+    }
+    const auto group = socket_group(config, lmtp);
+    asio::error_code ec;
+    auto acceptor = std::make_unique<unix_socket::acceptor>(*contexts.front());
+    const unix_socket::endpoint endpoint(path.string());
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) {
+      // Nobody may connect between bind() and chmod(): the kernel applies the umask at bind.
+      const auto old_mask = ::umask(0177);
+      acceptor->bind(endpoint, ec);
+      ::umask(old_mask);
+    }
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw fail(ec.message());
+    unix_listeners.push_back(UnixListener{std::move(acceptor), path, 0, 0});
+    if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+      throw fail(fmt::format("chgrp: {}", std::strerror(errno)));
+    }
+    if (::chmod(path.c_str(), lmtp.mode) != 0) {
+      throw fail(fmt::format("chmod: {}", std::strerror(errno)));
+    }
+    if (::lstat(path.c_str(), &st) != 0) throw fail(std::strerror(errno));
+    unix_listeners.back().device = st.st_dev;
+    unix_listeners.back().inode = st.st_ino;
+    spdlog::info("listening on {} protocol=lmtp mode={:04o} group={}", path.string(), lmtp.mode,
+                 st.st_gid);
+  }
+
+  // At shutdown: the socket files this server made, unless something else replaced them since.
+  // After the privilege drop this can fail (the directory belongs to root): a stale socket is
+  // replaced at the next start anyway.
+  void remove_unix_sockets() {
+    for (const auto& listener : unix_listeners) {
+      struct stat st {};
+      if (::lstat(listener.path.c_str(), &st) != 0 || st.st_dev != listener.device ||
+          st.st_ino != listener.inode) {
+        continue;
+      }
+      if (::unlink(listener.path.c_str()) != 0) {
+        spdlog::warn("cannot remove {}: {}", listener.path.string(), std::strerror(errno));
+      }
+    }
+    unix_listeners.clear();
+  }
+
+  // Starts the protocol on one accepted socket, on the loop that will own it.
+  void serve(asio::io_context& loop, tcp::socket socket, const Listener& listener) {
+    asio::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (listener.lmtp) {
+      asio::co_spawn(loop, serve_lmtp(std::move(socket), *lmtp_services), asio::detached);
+    } else {
+      asio::co_spawn(loop, serve_pop3(std::move(socket), services, listener.tls), asio::detached);
+    }
+  }
+
+  void serve(asio::io_context& loop, unix_socket::socket socket, const UnixListener&) {
+    asio::co_spawn(loop, serve_lmtp(std::move(socket), *lmtp_services), asio::detached);
+  }
+
+  template <class Acceptor, class ListenerType>
+  asio::awaitable<void> accept_loop(Acceptor& acceptor, const ListenerType& listener) {
     constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
     for (;;) {
       auto& loop = *contexts[next_loop++ % contexts.size()];
@@ -150,9 +308,7 @@ struct Server::Impl {
         co_await pause.async_wait(as_tuple);
         continue;
       }
-      asio::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(loop, serve_pop3(std::move(socket), services, mode), asio::detached);
+      serve(loop, std::move(socket), listener);
     }
   }
 
@@ -165,6 +321,7 @@ struct Server::Impl {
       if (ec) return;
       spdlog::info("shutting down on signal {}", signal);
       for (auto& listener : acceptors) listener.acceptor->close();
+      for (auto& listener : unix_listeners) listener.acceptor->close();
       for (auto& context : contexts) context->stop();
     });
     asio::signal_set hangup(main, SIGHUP);
@@ -176,7 +333,10 @@ struct Server::Impl {
       spdlog::info("running as user={} uid={} gid={}", config.server.user, ::getuid(), ::getgid());
     }
     for (auto& listener : acceptors) {
-      asio::co_spawn(main, accept_loop(*listener.acceptor, listener.tls), asio::detached);
+      asio::co_spawn(main, accept_loop(*listener.acceptor, listener), asio::detached);
+    }
+    for (auto& listener : unix_listeners) {
+      asio::co_spawn(main, accept_loop(*listener.acceptor, listener), asio::detached);
     }
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < contexts.size(); ++i) {
@@ -215,11 +375,6 @@ struct Server::Impl {
     }
   }
 
-  struct Listener {
-    std::unique_ptr<tcp::acceptor> acceptor;
-    config::TlsMode tls;
-  };
-
   const config::Config& config;
   BlockingPool pool;
   PlaintextPolicy plaintext;
@@ -228,14 +383,16 @@ struct Server::Impl {
   LoginThrottle throttle;
   ConnectionLimits limits;
   Pop3Services services;
+  std::optional<LmtpServices> lmtp_services;  // when a deliverer was given
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<Listener> acceptors;
+  std::vector<UnixListener> unix_listeners;
   std::size_t next_loop = 0;
 };
 
 Server::Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store,
-               TlsContexts* tls)
-    : impl_(std::make_unique<Impl>(config, passdb, store, tls)) {
+               TlsContexts* tls, const delivery::Deliverer* deliverer)
+    : impl_(std::make_unique<Impl>(config, passdb, store, tls, deliverer)) {
   raise_descriptor_limit();
 }
 

@@ -6,6 +6,7 @@
 
 #include "auth/passdb.hpp"
 #include "config/config.hpp"
+#include "delivery/deliverer.hpp"
 #include "net/plaintext_policy.hpp"
 #include "net/tls_context.hpp"
 #include "store/maildrop.hpp"
@@ -17,21 +18,24 @@ class ServerError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Validates the settings only the network layer can check (CIDR lists); throws ConfigError.
+// Validates the settings only the network layer can check (CIDR lists, [delivery] lmtp_clients
+// included); throws ConfigError.
 void check_network_settings(const config::Config& config);
 
 class Server {
  public:
   // tls: the contexts for starttls and implicit listeners (nullptr when none uses TLS); SIGHUP
-  // reloads their certificates.
+  // reloads their certificates. deliverer: what the [[lmtp]] listeners deliver with (needed when
+  // there are any).
   Server(const config::Config& config, auth::Passdb& passdb, store::MaildropStore& store,
-         TlsContexts* tls);
+         TlsContexts* tls, const delivery::Deliverer* deliverer = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Binds every listener (throws ServerError naming the address on failure), then serves
-  // until SIGINT or SIGTERM. Returns after a clean shutdown. SIGHUP re-reads the certificates.
+  // until SIGINT or SIGTERM. Returns after a clean shutdown, having removed the LMTP unix
+  // sockets it made. SIGHUP re-reads the certificates.
   void run();
 
  private:

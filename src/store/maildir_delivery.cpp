@@ -40,14 +40,29 @@ std::string host_name_for_maildir() {
   return host;
 }
 
-std::string make_unique_name(std::string_view message) {
+// The two sizes the name carries: raw octets (,S=) and the CRLF form POP3 sends (,W=).
+struct MessageSizes {
+  std::uint64_t raw = 0;
+  std::uint64_t crlf = 0;
+};
+
+MessageSizes sizes_of(std::span<const std::string_view> pieces) {
+  MessageSizes sizes;
+  CrlfSizeCounter crlf;
+  for (const std::string_view piece : pieces) {
+    sizes.raw += piece.size();
+    crlf.feed(piece);
+  }
+  sizes.crlf = crlf.size();
+  return sizes;
+}
+
+std::string make_unique_name(const MessageSizes& sizes) {
   timeval now{};
   ::gettimeofday(&now, nullptr);
-  CrlfSizeCounter crlf;
-  crlf.feed(message);
   return fmt::format("{}.M{}P{}Q{}.{},S={},W={}", now.tv_sec, now.tv_usec, ::getpid(),
                      delivery_counter.fetch_add(1, std::memory_order_relaxed) + 1,
-                     host_name_for_maildir(), message.size(), crlf.size());
+                     host_name_for_maildir(), sizes.raw, sizes.crlf);
 }
 
 // Removes the file in tmp/ on every path except the successful rename.
@@ -69,9 +84,9 @@ class TmpFileGuard {
 
 // A fresh file in tmp/ under a unique name; returns the name.
 std::string create_in_tmp(int tmp_fd, const std::filesystem::path& tmp_dir,
-                          std::string_view message, UniqueFd& fd) {
+                          const MessageSizes& sizes, UniqueFd& fd) {
   for (int attempt = 1;; ++attempt) {
-    std::string unique = make_unique_name(message);
+    std::string unique = make_unique_name(sizes);
     fd.reset(::openat(tmp_fd, unique.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                       0600));
     if (fd.valid()) return unique;
@@ -84,6 +99,11 @@ std::string create_in_tmp(int tmp_fd, const std::filesystem::path& tmp_dir,
 }  // namespace
 
 std::string deliver_to_maildir(const std::filesystem::path& maildir, std::string_view message) {
+  return deliver_to_maildir(maildir, std::span<const std::string_view>(&message, 1));
+}
+
+std::string deliver_to_maildir(const std::filesystem::path& maildir,
+                               std::span<const std::string_view> pieces) {
   ensure_maildir(maildir);
   // Folders opened once and never through a symlink, so the message cannot land elsewhere.
   const std::filesystem::path tmp_dir = maildir / maildir_tmp;
@@ -91,9 +111,9 @@ std::string deliver_to_maildir(const std::filesystem::path& maildir, std::string
   const UniqueFd tmp_fd = open_directory(tmp_dir);
   const UniqueFd new_fd = open_directory(new_dir);
   UniqueFd fd;
-  std::string unique = create_in_tmp(tmp_fd.get(), tmp_dir, message, fd);
+  std::string unique = create_in_tmp(tmp_fd.get(), tmp_dir, sizes_of(pieces), fd);
   TmpFileGuard guard(tmp_fd.get(), unique);
-  write_all(fd.get(), message, tmp_dir / unique);
+  write_all(fd.get(), pieces, tmp_dir / unique);
   fsync_or_throw(fd.get(), tmp_dir / unique);
   if (::renameat(tmp_fd.get(), unique.c_str(), new_fd.get(), unique.c_str()) != 0)
     throw errno_error(errno, "cannot rename into", new_dir / unique);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,11 @@ namespace postern::store {
 // the host name with '/' and ':' written as \057 and \072. Returns that unique name. Throws
 // StoreError, temporary for ENOSPC, EDQUOT, EIO and the like (see errc_for_errno), else permanent.
 std::string deliver_to_maildir(const std::filesystem::path& maildir, std::string_view message);
+
+// The same for a message made of pieces written back to back (e.g. per-recipient headers in front
+// of a body shared by every recipient), so the body is never copied. The ,S= and ,W= sizes in the
+// name are those of the whole message.
+std::string deliver_to_maildir(const std::filesystem::path& maildir,
+                               std::span<const std::string_view> pieces);
 
 }  // namespace postern::store

@@ -28,11 +28,16 @@ enum class StoreErrc {
 
 class StoreError : public std::runtime_error {
  public:
-  StoreError(StoreErrc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  // sys_errno: the errno behind the failure, 0 when there is none (a lock held, a bad path).
+  StoreError(StoreErrc code, const std::string& what, int sys_errno = 0)
+      : std::runtime_error(what), code_(code), sys_errno_(sys_errno) {}
   StoreErrc code() const noexcept { return code_; }
+  // Lets delivery tell a read-only maildrop from a full disk, which StoreErrc alone cannot.
+  int sys_errno() const noexcept { return sys_errno_; }
 
  private:
   StoreErrc code_;
+  int sys_errno_;
 };
 
 // Raw bytes of one message exactly as stored (LF or CRLF line ends); the POP3 core converts.

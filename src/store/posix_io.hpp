@@ -28,6 +28,8 @@ UniqueFd open_directory(const std::filesystem::path& dir);
 std::size_t read_some(int fd, std::span<char> buf, const std::filesystem::path& path);
 // Writes everything, retrying short writes and EINTR.
 void write_all(int fd, std::string_view data, const std::filesystem::path& path);
+// The same for several pieces in order, with writev(2): nothing is copied to join them.
+void write_all(int fd, std::span<const std::string_view> pieces, const std::filesystem::path& path);
 void fsync_or_throw(int fd, const std::filesystem::path& path);
 void fsync_directory(const std::filesystem::path& dir);
 

@@ -10,6 +10,7 @@ import poplib
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -255,6 +256,135 @@ def _b(s):
     return s if isinstance(s, bytes) else s.encode()
 
 
+# ---------------------------------------------------------------------------------------------
+# LMTP client
+
+
+def lmtp_data(message):
+    """What goes on the wire after DATA's 354 for `message` (bytes): bare LFs made CRLF, a final
+    CRLF added if missing, lines starting with '.' dot-stuffed, and the ".\r\n" terminator."""
+    return dot_stuff(wire_form(message))
+
+
+class LmtpLine:
+    """A line-level LMTP client over TCP (port) or a unix socket (path): send bytes, read whole
+    replies. Keeps its own buffer, so pipelined replies are read one by one in order.
+
+    A reply is returned as the list of its lines (bytes, CRLF removed): one line for most,
+    several for LHLO. cmd() returns the last line only, e.g. b"250 2.1.5 <carol> recipient OK".
+    """
+
+    def __init__(self, port=None, path=None, timeout=SOCKET_TIMEOUT, source=None):
+        if path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(
+                ("127.0.0.1", port), timeout=timeout,
+                source_address=(source, 0) if source else None)
+        self.buf = bytearray()
+        self.greeting = None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionClosed(f"server closed the connection (unread: {bytes(self.buf)[:200]!r})")
+        self.buf += chunk
+
+    def read_line(self):
+        while True:
+            idx = self.buf.find(b"\n")
+            if idx >= 0:
+                break
+            self._fill()
+        line = bytes(self.buf[:idx + 1])
+        del self.buf[:idx + 1]
+        if not line.endswith(b"\r\n"):
+            raise AssertionError(f"reply line not terminated by CRLF: {line[:200]!r}")
+        return line[:-2]
+
+    def read_reply(self):
+        """All lines of one reply ("250-..." continuation lines, then "250 ...")."""
+        lines = []
+        while True:
+            line = self.read_line()
+            if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b""):
+                raise AssertionError(f"malformed LMTP reply line: {line[:200]!r}")
+            lines.append(line)
+            if line[3:4] != b"-":
+                return lines
+            if len(lines) > 100:
+                raise AssertionError(f"endless multi-line reply: {lines[:5]!r}")
+
+    def read_replies(self, n):
+        """The last line of each of the next n replies."""
+        return [self.read_reply()[-1] for _ in range(n)]
+
+    def read_greeting(self):
+        self.greeting = self.read_reply()[-1]
+        return self.greeting
+
+    def cmd(self, line):
+        """Send one command (CRLF added); return the last line of its reply."""
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + CRLF)
+        return self.read_reply()[-1]
+
+    def lhlo(self, name="relay.example.org"):
+        """LHLO; returns every line of the reply (the capabilities)."""
+        self.send(b"LHLO " + _b(name) + CRLF)
+        return self.read_reply()
+
+    def transaction(self, sender, recipients, message, mail_params=""):
+        """One pipelined transaction: MAIL, every RCPT and DATA in a single write, then the
+        message if DATA got 354. Returns a dict of reply lines (bytes):
+          mail, rcpt (one per recipient), data (the 354 or the refusal),
+          results (one per accepted recipient, in RCPT order; empty without 354)."""
+        params = (" " + mail_params) if mail_params else ""
+        batch = f"MAIL FROM:<{sender}>{params}\r\n".encode()
+        batch += b"".join(b"RCPT TO:<" + _b(r) + b">\r\n" for r in recipients)
+        batch += b"DATA\r\n"
+        self.send(batch)
+        out = {"mail": self.read_reply()[-1]}
+        out["rcpt"] = self.read_replies(len(recipients))
+        out["data"] = self.read_reply()[-1]
+        out["results"] = []
+        if out["data"].startswith(b"354"):
+            self.send(lmtp_data(message))
+            accepted = sum(1 for r in out["rcpt"] if r.startswith(b"250"))
+            out["results"] = self.read_replies(accepted)
+        return out
+
+    def wait_closed(self, timeout=START_TIMEOUT):
+        """Read until EOF; return the reply lines that came before it."""
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                lines.append(self.read_line())
+            except (ConnectionClosed, ConnectionResetError):
+                return lines
+            except socket.timeout:
+                raise AssertionError(f"server did not close the connection within {timeout}s; "
+                                     f"lines read: {lines!r}")
+            if len(lines) > 100:
+                raise AssertionError(f"server kept talking instead of closing: {lines[:5]!r}...")
+
+
 def parse_multiline_pairs(body):
     """LIST/UIDL body -> list of (number, value) pairs as bytes."""
     pairs = []
@@ -309,6 +439,10 @@ class ServerFixture:
         self.config_file = os.path.join(self.dir, "postern.toml")
         self.process = None
         self.port = None
+        # LMTP (start(lmtp=...)): the TCP port of the default [[lmtp]] listener, and the path
+        # lmtp="unix" listens on.
+        self.lmtp_port = None
+        self.lmtp_socket = os.path.join(self.dir, "lmtp.sock")
         self.log_lines = []  # stderr lines of every server started by this fixture, in order
         self.stdout_lines = []
         self._cond = threading.Condition()
@@ -322,12 +456,34 @@ class ServerFixture:
 
     # -- configuration ------------------------------------------------------------------------
 
-    def config_text(self, server=None, auth=None, mail=None, listen=None, extra=""):
+    def lmtp_tables(self, lmtp):
+        """The [[lmtp]] tables for start(lmtp=...): None/False none; True one on 127.0.0.1:
+        lmtp_port; "unix" one on lmtp_socket; a dict one table (address defaults to the TCP
+        port: give "address": fixture.lmtp_socket for the unix socket); a list several."""
+        if not lmtp:
+            return []
+        if lmtp is True:
+            lmtp = {}
+        elif lmtp == "unix":
+            lmtp = {"address": self.lmtp_socket}
+        tables = []
+        for table in (lmtp if isinstance(lmtp, (list, tuple)) else [lmtp]):
+            t = {"address": f"127.0.0.1:{self.lmtp_port}"}
+            t.update(table)
+            tables.append(t)
+        return tables
+
+    def config_text(self, server=None, auth=None, mail=None, listen=None, extra="", lmtp=None,
+                    delivery=None):
+        """listen=False leaves the POP3 [[listen]] table out (an LMTP-only server); lmtp: see
+        lmtp_tables(); delivery: keys of the [delivery] table."""
         srv = {"hostname": "mail.example.org", "idle_timeout": "10m", "max_bad_commands": 10,
                "threads": 2}
         srv.update(server or {})
         lst = {"address": f"127.0.0.1:{self.port}", "tls": "none"}
         lst.update(listen or {})
+        if self.lmtp_port is None and lmtp:
+            self.lmtp_port = free_port()
         # No brute-force penalty by default: tests that log in wrongly on purpose would wait for
         # it. test_login_security.py switches it on.
         ath = {"passwd_file": self.passwd_file, "allow_plaintext": True, "failure_delay": "0s"}
@@ -335,8 +491,14 @@ class ServerFixture:
         mal = {"maildir": self.maildir_template}
         mal.update(mail or {})
         parts = []
-        for title, table in (("[server]", srv), ("[[listen]]", lst), ("[auth]", ath),
-                             ("[mail]", mal)):
+        tables = [("[server]", srv)]
+        if listen is not False:
+            tables.append(("[[listen]]", lst))
+        tables += [("[[lmtp]]", t) for t in self.lmtp_tables(lmtp)]
+        tables += [("[auth]", ath), ("[mail]", mal)]
+        if delivery:
+            tables.append(("[delivery]", dict(delivery)))
+        for title, table in tables:
             parts.append(title)
             parts.extend(f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None)
             parts.append("")
@@ -352,19 +514,30 @@ class ServerFixture:
     # -- process ------------------------------------------------------------------------------
 
     def start(self, **config):
-        """Write the config and start `postern serve`; returns once it logs "listening on"."""
+        """Write the config and start `postern serve`; returns once it logs "listening on" for
+        every listener (POP3 and LMTP)."""
         last_error = None
         for _attempt in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
+            if config.get("lmtp"):
+                self.lmtp_port = free_port()
             self.write_config(**config)
             try:
-                self._spawn()
+                self._spawn(self._listening_patterns(config))
                 return self
             except PortTaken as e:
                 last_error = e
         raise AssertionError(f"could not start postern: {last_error}")
 
-    def _spawn(self):
+    def _listening_patterns(self, config):
+        patterns = []
+        if config.get("listen") is not False:
+            patterns.append(rf"listening on 127\.0\.0\.1:{self.port}\b")
+        for table in self.lmtp_tables(config.get("lmtp")):
+            patterns.append(rf"listening on {re.escape(table['address'])} protocol=lmtp")
+        return patterns
+
+    def _spawn(self, patterns=None):
         assert self.process is None or self.process.poll() is not None, "server already running"
         first_line = len(self.log_lines)
         self.process = subprocess.Popen(
@@ -376,12 +549,15 @@ class ServerFixture:
             t = threading.Thread(target=self._reader, args=(pipe, sink), daemon=True)
             t.start()
             self._threads.append(t)
-        pattern = re.compile(rf"listening on 127\.0\.0\.1:{self.port}\b")
+        if patterns is None:
+            patterns = [rf"listening on 127\.0\.0\.1:{self.port}\b"]
+        regexes = [re.compile(p) for p in patterns]
         deadline = time.monotonic() + START_TIMEOUT
         exited = timed_out = False
         with self._cond:
             while True:
-                if any(pattern.search(l) for l in self.log_lines[first_line:]):
+                logged = self.log_lines[first_line:]
+                if all(any(rx.search(l) for l in logged) for rx in regexes):
                     return
                 if self.process.poll() is not None:
                     exited = True
@@ -393,7 +569,7 @@ class ServerFixture:
                 self._cond.wait(min(remaining, 0.5))
         if timed_out:
             self.kill()
-            raise AssertionError(f"postern serve did not log 'listening on 127.0.0.1:{self.port}' "
+            raise AssertionError(f"postern serve did not log {patterns} "
                                  f"within {START_TIMEOUT}s; stderr:\n"
                                  + "\n".join(self.log_lines[first_line:]))
         self._join_readers()
@@ -556,6 +732,49 @@ class ServerFixture:
                 raise AssertionError(f"login as {user} failed: {r!r}")
             time.sleep(0.2)
 
+
+    def lmtp_connect(self, timeout=SOCKET_TIMEOUT, path=None, source=None):
+        """A raw LmtpLine on the [[lmtp]] TCP port (or the unix socket `path`), greeting read."""
+        c = LmtpLine(port=None if path else self.lmtp_port, path=path, timeout=timeout,
+                     source=source)
+        c.read_greeting()
+        return c
+
+    def lmtp_deliver(self, sender, recipients, message, path=None):
+        """Connect, LHLO, one transaction (see LmtpLine.transaction), QUIT; returns the dict of
+        replies. Asserts only that the greeting and LHLO succeed."""
+        c = self.lmtp_connect(path=path)
+        try:
+            lhlo = c.lhlo()
+            assert lhlo[-1].startswith(b"250"), lhlo
+            result = c.transaction(sender, recipients, message)
+            c.cmd("QUIT")
+            return result
+        finally:
+            c.close()
+
+    def smtplib_lmtp(self, timeout=60):
+        """Python's smtplib.LMTP connected to the TCP listener. It reads ONE reply after DATA,
+        so use it for single-recipient messages; LmtpLine for several recipients."""
+        client = smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=timeout)
+        client.ehlo_or_helo_if_needed()
+        return client
+
+    def retr_all(self, user):
+        """Every message of `user` as POP3 RETR sends it (unstuffed, CRLF line ends), in
+        maildrop order, in a fresh session that deletes nothing."""
+        c = self.login(user)
+        try:
+            count = int(c.cmd("STAT").split()[1])
+            out = []
+            for i in range(1, count + 1):
+                r = c.cmd(f"RETR {i}")
+                assert r.startswith(b"+OK"), r
+                out.append(c.read_multiline())
+            c.cmd("QUIT")
+            return out
+        finally:
+            c.close()
 
     def poplib_login(self, user="alice", password=None, timeout=60):
         """A logged-in poplib.POP3; like login(), waits out [IN-USE] left by an ending session."""

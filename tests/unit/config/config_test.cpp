@@ -622,3 +622,282 @@ TEST(AuthMechanisms, NamesAreCaseInsensitive) {
 
 }  // namespace
 }  // namespace postern::config
+
+// ---- [delivery] and [[lmtp]] ----
+
+namespace postern::config {
+namespace {
+
+// A [delivery] or [[lmtp]] table first, so its bad key sits on line 2 (or the header on line 1).
+std::string delivery(const std::string& line) {
+  return "[delivery]\n" + line + "\n" + minimal;
+}
+std::string lmtp(const std::string& lines) {
+  return "[[lmtp]]\n" + lines + "\n" + minimal;
+}
+
+TEST(DeliverySettingsTest, Defaults) {
+  const auto c = parse_config(minimal, source);
+  EXPECT_EQ(c.delivery.quota_bytes, 0u);
+  EXPECT_EQ(c.delivery.quota_messages, 0u);
+  EXPECT_EQ(c.delivery.quota_exceeded, QuotaExceeded::bounce);
+  EXPECT_EQ(c.delivery.max_message_size, 50u << 20);
+  EXPECT_EQ(c.delivery.max_recipients, 1000u);
+  EXPECT_TRUE(c.delivery.local_part_fallback);
+  EXPECT_EQ(c.delivery.lmtp_clients, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+  EXPECT_TRUE(c.lmtp.empty());
+}
+
+TEST(DeliverySettingsTest, ReadsEveryKey) {
+  const auto c = parse_config(R"([delivery]
+quota_bytes = "2G"
+quota_messages = 5000
+quota_exceeded = "defer"
+max_message_size = "10M"
+max_recipients = 50
+local_part_fallback = false
+lmtp_clients = ["192.0.2.0/24"]
+)" + minimal,
+                              source);
+  EXPECT_EQ(c.delivery.quota_bytes, 2ull << 30);
+  EXPECT_EQ(c.delivery.quota_messages, 5000u);
+  EXPECT_EQ(c.delivery.quota_exceeded, QuotaExceeded::defer);
+  EXPECT_EQ(c.delivery.max_message_size, 10u << 20);
+  EXPECT_EQ(c.delivery.max_recipients, 50u);
+  EXPECT_FALSE(c.delivery.local_part_fallback);
+  EXPECT_EQ(c.delivery.lmtp_clients, std::vector<std::string>{"192.0.2.0/24"});
+}
+
+TEST(DeliverySettingsTest, SizesAsIntegersOrWithUnits) {
+  const auto c = parse_config(delivery("quota_bytes = 1048576\nmax_message_size = \"1k\""), source);
+  EXPECT_EQ(c.delivery.quota_bytes, 1u << 20);
+  EXPECT_EQ(c.delivery.max_message_size, 1024u);
+  EXPECT_EQ(parse_config(delivery("quota_bytes = \"0\""), source).delivery.quota_bytes, 0u);
+  EXPECT_EQ(parse_config(delivery("max_message_size = 1024"), source).delivery.max_message_size,
+            1024u);
+}
+
+TEST(LmtpListenerTest, TcpAndUnixListeners) {
+  const auto c = parse_config(R"([[lmtp]]
+address = "127.0.0.1:24"
+
+[[lmtp]]
+address = "[::1]:2424"
+
+[[lmtp]]
+address = "/run/postern/lmtp"
+mode = "0600"
+group = "postfix"
+
+[[lmtp]]
+address = "/run/postern/lmtp2"
+)" + minimal,
+                              source);
+  ASSERT_EQ(c.lmtp.size(), 4u);
+  EXPECT_FALSE(c.lmtp[0].is_unix);
+  EXPECT_EQ(c.lmtp[0].text, "127.0.0.1:24");
+  EXPECT_EQ(c.lmtp[0].host, "127.0.0.1");
+  EXPECT_EQ(c.lmtp[0].port, 24);
+  EXPECT_EQ(c.lmtp[1].host, "::1");
+  EXPECT_EQ(c.lmtp[1].port, 2424);
+  EXPECT_TRUE(c.lmtp[2].is_unix);
+  EXPECT_EQ(c.lmtp[2].path, "/run/postern/lmtp");
+  EXPECT_EQ(c.lmtp[2].mode, 0600u);
+  EXPECT_EQ(c.lmtp[2].group, "postfix");
+  EXPECT_TRUE(c.lmtp[3].is_unix);
+  EXPECT_EQ(c.lmtp[3].mode, 0660u);  // the default
+  EXPECT_TRUE(c.lmtp[3].group.empty());
+}
+
+TEST(LmtpListenerTest, AConfigWithOnlyLmtpNeedsNoPop3Listener) {
+  const auto c =
+      parse_config("[[lmtp]]\naddress = \"/run/postern/lmtp\"\n" + auth_part + mail_part, source);
+  EXPECT_TRUE(c.listen.empty());
+  ASSERT_EQ(c.lmtp.size(), 1u);
+  // And it renders and parses back.
+  const auto again = parse_config(render_config(c), "rendered.toml");
+  EXPECT_TRUE(again.listen.empty());
+  ASSERT_EQ(again.lmtp.size(), 1u);
+  EXPECT_EQ(again.lmtp[0].path, "/run/postern/lmtp");
+}
+
+TEST(LmtpListenerTest, NeitherListenNorLmtpIsAnError) {
+  const auto message = error_of(auth_part + mail_part);
+  EXPECT_NE(message.find(source.string() + ": key 'listen': at least one [[listen]] (or [[lmtp]])"),
+            std::string::npos)
+      << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DeliveryKeys, ConfigErrorTest,
+    testing::Values(
+        ErrorCase{"DeliveryTypo", delivery("quota_byte = 1"), "delivery.quota_byte", 2},
+        ErrorCase{"DeliveryNotATable", "delivery = 1\n" + minimal, "delivery", 1},
+        ErrorCase{"QuotaBytesUnit", delivery("quota_bytes = \"1X\""), "delivery.quota_bytes", 2},
+        ErrorCase{"QuotaBytesPercent", delivery("quota_bytes = \"10%\""), "delivery.quota_bytes",
+                  2},
+        ErrorCase{"QuotaBytesNegative", delivery("quota_bytes = -1"), "delivery.quota_bytes", 2},
+        ErrorCase{"QuotaBytesBool", delivery("quota_bytes = true"), "delivery.quota_bytes", 2},
+        ErrorCase{"QuotaBytesOverflow", delivery("quota_bytes = \"99999999999T\""),
+                  "delivery.quota_bytes", 2},
+        ErrorCase{"QuotaMessagesString", delivery("quota_messages = \"5000\""),
+                  "delivery.quota_messages", 2},
+        ErrorCase{"QuotaMessagesNegative", delivery("quota_messages = -5"),
+                  "delivery.quota_messages", 2},
+        ErrorCase{"QuotaExceededWord", delivery("quota_exceeded = \"reject\""),
+                  "delivery.quota_exceeded", 2},
+        ErrorCase{"QuotaExceededNumber", delivery("quota_exceeded = 1"), "delivery.quota_exceeded",
+                  2},
+        ErrorCase{"MaxSizeUnderOneK", delivery("max_message_size = \"1023\""),
+                  "delivery.max_message_size", 2},
+        ErrorCase{"MaxSizeZero", delivery("max_message_size = 0"), "delivery.max_message_size", 2},
+        ErrorCase{"MaxSizeUnit", delivery("max_message_size = \"10 MB\""),
+                  "delivery.max_message_size", 2},
+        ErrorCase{"MaxRecipientsZero", delivery("max_recipients = 0"), "delivery.max_recipients",
+                  2},
+        ErrorCase{"MaxRecipientsTooMany", delivery("max_recipients = 100001"),
+                  "delivery.max_recipients", 2},
+        ErrorCase{"FallbackString", delivery("local_part_fallback = \"yes\""),
+                  "delivery.local_part_fallback", 2},
+        ErrorCase{"LmtpClientsString", delivery("lmtp_clients = \"127.0.0.1/8\""),
+                  "delivery.lmtp_clients", 2},
+        ErrorCase{"LmtpClientsNumbers", delivery("lmtp_clients = [1, 2]"), "delivery.lmtp_clients",
+                  2}),
+    [](const auto& test) { return test.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    LmtpKeys, ConfigErrorTest,
+    testing::Values(
+        ErrorCase{"LmtpNotTables", "lmtp = \"127.0.0.1:24\"\n" + minimal, "lmtp", 1},
+        ErrorCase{"LmtpTypo", lmtp("adress = \"127.0.0.1:24\""), "lmtp.adress", 2},
+        ErrorCase{"LmtpNoAddress", lmtp("mode = \"0600\""), "lmtp.address", 1},
+        ErrorCase{"LmtpAddressNumber", lmtp("address = 24"), "lmtp.address", 2},
+        ErrorCase{"LmtpNoPort", lmtp("address = \"127.0.0.1\""), "lmtp.address", 2},
+        ErrorCase{"LmtpHostName", lmtp("address = \"localhost:24\""), "lmtp.address", 2},
+        ErrorCase{"LmtpRelativePath", lmtp("address = \"run/lmtp\""), "lmtp.address", 2},
+        ErrorCase{"LmtpPathTooLong", lmtp("address = \"/" + std::string(107, 'x') + "\""),
+                  "lmtp.address", 2},
+        ErrorCase{"LmtpModeOnTcp", lmtp("address = \"127.0.0.1:24\"\nmode = \"0600\""), "lmtp.mode",
+                  3},
+        ErrorCase{"LmtpModeNotOctal", lmtp("address = \"/run/lmtp\"\nmode = \"rw-rw----\""),
+                  "lmtp.mode", 3},
+        ErrorCase{"LmtpModeNine", lmtp("address = \"/run/lmtp\"\nmode = \"0699\""), "lmtp.mode", 3},
+        ErrorCase{"LmtpModeSticky", lmtp("address = \"/run/lmtp\"\nmode = \"1777\""), "lmtp.mode",
+                  3},
+        ErrorCase{"LmtpModeInteger", lmtp("address = \"/run/lmtp\"\nmode = 660"), "lmtp.mode", 3},
+        ErrorCase{"LmtpModeEmpty", lmtp("address = \"/run/lmtp\"\nmode = \"\""), "lmtp.mode", 3},
+        ErrorCase{"LmtpGroupOnTcp", lmtp("address = \"127.0.0.1:24\"\ngroup = \"postfix\""),
+                  "lmtp.group", 3},
+        ErrorCase{"LmtpGroupNumber", lmtp("address = \"/run/lmtp\"\ngroup = 12"), "lmtp.group", 3},
+        ErrorCase{"LmtpTwice", lmtp("address = \"/run/lmtp\"\n[[lmtp]]\naddress = \"/run/lmtp\""),
+                  "lmtp.address", 4}),
+    [](const auto& test) { return test.param.name; });
+
+TEST(DeliveryErrorMessageTest, ProblemIsExplained) {
+  EXPECT_NE(error_of(delivery("quota_bytes = \"1X\"")).find("\"1X\" is not a size like"),
+            std::string::npos);
+  EXPECT_NE(error_of(delivery("quota_exceeded = \"reject\""))
+                .find("\"reject\" is not one of \"bounce\", \"defer\""),
+            std::string::npos);
+  EXPECT_NE(error_of(delivery("max_message_size = \"512\"")).find("must be at least 1k"),
+            std::string::npos);
+  EXPECT_NE(error_of(lmtp("mode = \"0600\"")).find("missing (e.g. address = "), std::string::npos);
+  EXPECT_NE(error_of(lmtp("address = \"/" + std::string(120, 'x') + "\""))
+                .find("unix socket path too long"),
+            std::string::npos);
+  EXPECT_NE(error_of(lmtp("address = \"127.0.0.1:24\"\nmode = \"0600\""))
+                .find("only for unix socket addresses"),
+            std::string::npos);
+  EXPECT_NE(error_of(lmtp("address = \"/run/lmtp\"\nmode = \"0999\""))
+                .find("\"0999\" is not an octal mode like \"0660\""),
+            std::string::npos);
+  EXPECT_NE(error_of(lmtp("address = \"nowhere\"")).find("(or an absolute path for a unix socket)"),
+            std::string::npos);
+  EXPECT_NE(error_of(lmtp("address = \"/run/lmtp\"\n[[lmtp]]\naddress = \"/run/lmtp\""))
+                .find("listed twice"),
+            std::string::npos);
+}
+
+void expect_same_delivery(const Config& a, const Config& b) {
+  EXPECT_EQ(a.delivery.quota_bytes, b.delivery.quota_bytes);
+  EXPECT_EQ(a.delivery.quota_messages, b.delivery.quota_messages);
+  EXPECT_EQ(a.delivery.quota_exceeded, b.delivery.quota_exceeded);
+  EXPECT_EQ(a.delivery.max_message_size, b.delivery.max_message_size);
+  EXPECT_EQ(a.delivery.max_recipients, b.delivery.max_recipients);
+  EXPECT_EQ(a.delivery.local_part_fallback, b.delivery.local_part_fallback);
+  EXPECT_EQ(a.delivery.lmtp_clients, b.delivery.lmtp_clients);
+  ASSERT_EQ(a.lmtp.size(), b.lmtp.size());
+  for (std::size_t i = 0; i < a.lmtp.size(); ++i) {
+    EXPECT_EQ(a.lmtp[i].text, b.lmtp[i].text);
+    EXPECT_EQ(a.lmtp[i].is_unix, b.lmtp[i].is_unix);
+    EXPECT_EQ(a.lmtp[i].path, b.lmtp[i].path);
+    EXPECT_EQ(a.lmtp[i].host, b.lmtp[i].host);
+    EXPECT_EQ(a.lmtp[i].port, b.lmtp[i].port);
+    EXPECT_EQ(a.lmtp[i].mode, b.lmtp[i].mode);
+    EXPECT_EQ(a.lmtp[i].group, b.lmtp[i].group);
+  }
+}
+
+TEST(RenderConfigTest, DeliveryAndLmtpParseBack) {
+  const auto original = parse_config(R"([delivery]
+quota_bytes = 1000
+quota_messages = 7
+quota_exceeded = "defer"
+max_message_size = "3M"
+max_recipients = 2
+local_part_fallback = false
+lmtp_clients = ["10.0.0.0/8", "2001:db8::/32"]
+
+[[lmtp]]
+address = "[::1]:24"
+
+[[lmtp]]
+address = "/run/postern/my \"lmtp\""
+mode = "0606"
+group = "mail"
+)" + minimal,
+                                     source);
+  const auto rendered = render_config(original);
+  expect_same_delivery(parse_config(rendered, "rendered.toml"), original);
+  EXPECT_NE(rendered.find("quota_bytes = \"1000\""), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("max_message_size = \"3M\""), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("mode = \"0606\""), std::string::npos) << rendered;
+}
+
+TEST(RenderConfigTest, DeliveryDefaultsParseBack) {
+  const auto original = parse_config(minimal, source);
+  expect_same_delivery(parse_config(render_config(original), "rendered.toml"), original);
+}
+
+TEST(SizeTest, ParsesNumbersAndBinaryUnits) {
+  const std::vector<std::pair<std::string, std::uint64_t>> cases = {{"0", 0},
+                                                                    {"4096", 4096},
+                                                                    {"512k", 512ull << 10},
+                                                                    {"512K", 512ull << 10},
+                                                                    {"10M", 10ull << 20},
+                                                                    {"10m", 10ull << 20},
+                                                                    {"1G", 1ull << 30},
+                                                                    {"1GB", 1ull << 30},
+                                                                    {"2T", 2ull << 40},
+                                                                    {"100B", 100},
+                                                                    {"1kb", 1024}};
+  for (const auto& [text, bytes] : cases) EXPECT_EQ(parse_size(text), bytes) << text;
+  for (const std::string bad : {"", "k", "-1", "1.5M", "10%", "1 M", "1P", "1MBB", "M10",
+                                "16777216T", "99999999999999999999"}) {
+    EXPECT_THROW(parse_size(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(SizeTest, FormatsWithTheLargestExactUnitAndParsesBack) {
+  const std::vector<std::pair<std::uint64_t, std::string>> cases = {
+      {0, "0"},          {1000, "1000"},       {1024, "1k"},
+      {1536, "1536"},    {10ull << 20, "10M"}, {(1ull << 30) + 1, "1073741825"},
+      {3ull << 40, "3T"}};
+  for (const auto& [bytes, text] : cases) {
+    EXPECT_EQ(format_size(bytes), text);
+    EXPECT_EQ(parse_size(format_size(bytes)), bytes) << text;
+  }
+}
+
+}  // namespace
+}  // namespace postern::config
