@@ -45,4 +45,30 @@ struct DeliverCommand {
 // Delivers one message from stdin; returns a sysexits code (docs/configuration.md, [delivery]).
 int run_deliver(const DeliverCommand& command);
 
+struct FetchCommand {
+  std::vector<std::string> targets;  // one pop3s://user@host[:port] URL, or account names
+  std::optional<std::filesystem::path> config_file;
+  // The one-shot form's settings (a URL target); accounts from the file have their own keys.
+  std::optional<std::filesystem::path> to;  // Maildir
+  std::optional<std::filesystem::path> mbox;
+  std::optional<std::string> mda;
+  bool keep = false;
+  bool remove = false;  // --delete
+  bool no_tls = false;
+  bool insecure = false;
+  std::optional<std::string> password_file;
+  std::optional<std::string> password_command;
+  std::optional<std::filesystem::path> state_dir;
+  std::optional<std::filesystem::path> tls_ca_file;
+  std::optional<std::string> tls_fingerprint;
+  std::optional<unsigned> timeout;  // seconds
+  // Both forms.
+  bool dry_run = false;
+  bool verbose = false;
+  bool quiet = false;
+  unsigned jobs = 4;
+};
+// Downloads mail from POP3 servers (docs/fetch.md); returns 0, 1, 64, 75, 77 or 78.
+int run_fetch(const FetchCommand& command);
+
 }  // namespace postern::cli
