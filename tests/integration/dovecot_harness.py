@@ -33,7 +33,11 @@ class DovecotFixture:
     """One Dovecot instance serving POP3 (and POP3S when given a certificate) on free loopback
     ports. `fixture = DovecotFixture({"alice": "secret"}); test.addCleanup(fixture.cleanup)`."""
 
-    def __init__(self, users, certificate=None, private_key=None, extra_config=""):
+    def __init__(self, users, certificate=None, private_key=None, extra_config="",
+                 passwd_text=None, process_limit=10000):
+        # passwd_text: the passwd-file verbatim instead of {PLAIN} lines from `users` (e.g. crypt
+        # hashes, or the very file postern gets in the benchmark); process_limit: pop3 processes
+        # (one per logged-in connection), raised by the benchmark's idle scenario.
         self.dir = tempfile.mkdtemp(prefix="postern-dovecot-")
         # Dovecot's unprivileged processes must reach the passwd-file and the maildirs.
         os.chmod(self.dir, 0o755)
@@ -56,8 +60,12 @@ class DovecotFixture:
         os.makedirs(self.mail_root)
         os.chown(self.mail_root, self.uid, self.gid)
         os.chown(os.path.join(self.dir, "home"), self.uid, self.gid)
+        self.process_limit = process_limit
         with open(self.passwd_file, "w", encoding="utf-8") as f:
-            f.writelines(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items())
+            if passwd_text is not None:
+                f.write(passwd_text)
+            else:
+                f.writelines(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items())
 
     def maildir(self, user):
         return os.path.join(self.mail_root, user)
@@ -111,7 +119,7 @@ class DovecotFixture:
             "  inet_listener pop3s {", f"    port = {self.tls_port if tls else 0}",
             "    ssl = yes", "  }",
             "}",
-            "service pop3 {", "  process_limit = 10000", "}",
+            "service pop3 {", f"  process_limit = {self.process_limit}", "}",
             "service imap-login {", "  inet_listener imap {", "    port = 0", "  }",
             "  inet_listener imaps {", "    port = 0", "  }", "}",
         ]
