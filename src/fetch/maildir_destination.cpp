@@ -25,23 +25,6 @@ namespace {
 
 std::atomic<std::uint64_t> name_counter{0};
 
-std::string escaped_host_name() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  std::string host;
-  for (const char* c = buf; *c != '\0'; ++c) {
-    if (*c == '/')
-      host += "\\057";
-    else if (*c == ':')
-      host += "\\072";
-    else if (*c == ' ')
-      host += "\\040";
-    else
-      host += *c;
-  }
-  return host;
-}
-
 // "maildir NAME PATH" -> NAME and PATH (the path may hold spaces: it is the rest).
 bool split_detail(std::string_view detail, std::string& name, std::filesystem::path& path) {
   if (!detail.starts_with("maildir ")) return false;
@@ -201,7 +184,7 @@ class MaildirDestination final : public Destination {
 }  // namespace
 
 std::string make_maildir_name() {
-  static const std::string host = escaped_host_name();
+  static const std::string host = store::maildir_host_name();
   timeval now{};
   ::gettimeofday(&now, nullptr);
   return fmt::format("{}.M{}P{}Q{}.{}", now.tv_sec, now.tv_usec, ::getpid(),

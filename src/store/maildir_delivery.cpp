@@ -24,22 +24,6 @@ std::atomic<std::uint64_t> delivery_counter{0};
 
 constexpr int max_name_attempts = 3;
 
-// The escapes the Maildir specification uses, so '/' cannot make a path and ':' cannot start flags.
-std::string host_name_for_maildir() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  std::string host;
-  for (const char* c = buf; *c != '\0'; ++c) {
-    if (*c == '/')
-      host += "\\057";
-    else if (*c == ':')
-      host += "\\072";
-    else
-      host += *c;
-  }
-  return host;
-}
-
 // The two sizes the name carries: raw octets (,S=) and the CRLF form POP3 sends (,W=).
 struct MessageSizes {
   std::uint64_t raw = 0;
@@ -62,7 +46,7 @@ std::string make_unique_name(const MessageSizes& sizes) {
   ::gettimeofday(&now, nullptr);
   return fmt::format("{}.M{}P{}Q{}.{},S={},W={}", now.tv_sec, now.tv_usec, ::getpid(),
                      delivery_counter.fetch_add(1, std::memory_order_relaxed) + 1,
-                     host_name_for_maildir(), sizes.raw, sizes.crlf);
+                     maildir_host_name(), sizes.raw, sizes.crlf);
 }
 
 // Removes the file in tmp/ on every path except the successful rename.

@@ -1,9 +1,11 @@
 #include "store/maildir_layout.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <climits>
 
 #include "store/posix_io.hpp"
 
@@ -36,6 +38,23 @@ void ensure_maildir(const std::filesystem::path& maildir) {
     if (const int err = make_directories(dir); err != 0)
       throw errno_error(err, "cannot create", dir);
   }
+}
+
+std::string maildir_host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  std::string host;
+  for (const char* c = buf; *c != '\0'; ++c) {
+    if (*c == '/')
+      host += "\\057";
+    else if (*c == ':')
+      host += "\\072";
+    else if (*c == ' ')
+      host += "\\040";
+    else
+      host += *c;
+  }
+  return host;
 }
 
 std::optional<std::uint64_t> crlf_size_from_name(std::string_view file_name) {

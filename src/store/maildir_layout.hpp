@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace postern::store {
@@ -32,5 +33,10 @@ namespace postern::store {
 // of the message in CRLF form, what POP3 reports. nullopt when absent or not a plain number.
 // Trusting it lets a first login size 100,000 messages without reading them, as Dovecot does.
 std::optional<std::uint64_t> crlf_size_from_name(std::string_view file_name);
+
+// This host's name for unique Maildir names, with '/', ':' and ' ' written as \057, \072 and
+// \040 (the Maildir escapes), so it can neither make a path, start the flags nor split a
+// space-separated record. "localhost" when the name cannot be read.
+std::string maildir_host_name();
 
 }  // namespace postern::store
