@@ -23,8 +23,9 @@ connections (PSS per connection: postern's process; Dovecot's master and every c
 dropped), warm (the same user 2 s later), no index but cached, and cold with ,W= sizes in the
 file names.
 
-Time: --quick (1 run, 2 s per rate, 1,000 idle connections) takes about 3 minutes; the full run
-(5 runs, 5 s per rate, 10,000 idle connections, idle memory measured in 2 of the runs) about 25.
+Time on the 2-CPU machine of docs/performance.md: --quick (1 run, 2 s per rate, 1,000 idle
+connections) about 3 minutes; the full run (5 runs, 5 s per rate, 10,000 idle connections, idle
+memory measured in 2 of the runs) about 15 minutes. The work folder is deleted in the background.
 """
 
 import argparse
@@ -771,7 +772,9 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.8
-set xtics rotate by -30 scale 0
+set bmargin 9
+set lmargin 16
+set xtics rotate by 30 right scale 0
 set key top left
 plot "{data}" using 2:xtic(1) title "postern / Dovecot (median)" lc rgb "#3465a4", \\
      "" using 0:3 with points pt 7 ps 1.2 lc rgb "#cc0000" title "target", \\

@@ -241,6 +241,10 @@ class FakePop3:
         self.thread.start()
 
     def close(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below (Linux)
+        except OSError:
+            pass
         self.listener.close()
         self.thread.join(10)
 
