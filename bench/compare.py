@@ -801,7 +801,7 @@ def machine_info(postern, plan):
         "kernel": platform.release(),
         "dovecot": run(["/usr/sbin/dovecot", "--version"]),
         "postern_commit": commit + ("+local changes in src/" if dirty else ""),
-        "postern_binary": postern,
+        "postern_binary": os.path.relpath(postern, ROOT),
         "pinned": "servers on CPU 0, load generator on CPU 1" if plan.pin else "not pinned",
     }
 
