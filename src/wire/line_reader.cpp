@@ -1,9 +1,9 @@
-#include "lmtp/line_reader.hpp"
+#include "wire/line_reader.hpp"
 
 #include <cstring>
 #include <utility>
 
-namespace postern::lmtp {
+namespace postern::wire {
 
 void LineReader::feed(std::string_view bytes) {
   compact();
@@ -41,6 +41,12 @@ std::optional<Line> LineReader::next() {
   return Line{buffer_.substr(line_start, end - line_start), false};
 }
 
+void LineReader::clear() {
+  buffer_.clear();
+  consumed_ = scanned_ = 0;
+  discarding_ = false;
+}
+
 std::string LineReader::take_buffered() {
   compact();
   scanned_ = 0;
@@ -53,4 +59,4 @@ void LineReader::compact() {
   consumed_ = 0;
 }
 
-}  // namespace postern::lmtp
+}  // namespace postern::wire
