@@ -15,6 +15,7 @@ class FileMessageSource final : public MessageSource {
       : fd_(std::move(fd)), path_(std::move(path)) {}
   // Throws StoreError(temporary) on a read error.
   std::size_t read(std::span<char> buf) override;
+  std::optional<std::size_t> read_cached(std::span<char> buf) override;
 
  private:
   UniqueFd fd_;

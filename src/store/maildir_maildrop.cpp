@@ -25,16 +25,16 @@ std::unique_ptr<Maildrop> MaildirMaildrop::open(const std::filesystem::path& mai
   UniqueFd cur_fd = open_directory(maildir / maildir_cur);
   const bool took_new_mail = move_new_to_cur(maildir, cur_fd.get());
   Snapshot snapshot = take_snapshot(maildir, cur_fd.get(), took_new_mail);
-  return std::unique_ptr<Maildrop>(new MaildirMaildrop(maildir, std::move(lock), std::move(cur_fd),
-                                                       took_new_mail, std::move(snapshot)));
+  // cur_fd closes on return: most sessions list and leave, or sit idle (see cur_fd()).
+  return std::unique_ptr<Maildrop>(
+      new MaildirMaildrop(maildir, std::move(lock), took_new_mail, std::move(snapshot)));
 }
 
-MaildirMaildrop::MaildirMaildrop(std::filesystem::path maildir, MaildropLock lock, UniqueFd cur_fd,
+MaildirMaildrop::MaildirMaildrop(std::filesystem::path maildir, MaildropLock lock,
                                  bool took_new_mail, Snapshot snapshot)
     : maildir_(std::move(maildir)),
       cur_dir_(maildir_ / maildir_cur),
       lock_(std::move(lock)),
-      cur_fd_(std::move(cur_fd)),
       took_new_mail_(took_new_mail),
       messages_(std::move(snapshot.messages)),
       files_(std::move(snapshot.files)),
@@ -78,11 +78,26 @@ void MaildirMaildrop::check_index(std::size_t index) const {
         fmt::format("message index {} outside maildrop of {} messages", index, messages_.size()));
 }
 
+int MaildirMaildrop::cur_fd() {
+  if (!cur_fd_.valid()) cur_fd_ = open_directory(cur_dir_);
+  return cur_fd_.get();
+}
+
 // 0 or the errno of openat. O_NOFOLLOW: a symlink swapped in must not lead out of the maildir.
-int MaildirMaildrop::open_file(std::size_t index, UniqueFd& fd) const {
-  fd.reset(
-      ::openat(cur_fd_.get(), files_.c_str(file_of_[index]), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+int MaildirMaildrop::open_file(std::size_t index, UniqueFd& fd) {
+  fd.reset(::openat(cur_fd(), files_.c_str(file_of_[index]), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   return fd.valid() ? 0 : errno;
+}
+
+std::unique_ptr<MessageSource> MaildirMaildrop::open_message_cached(std::size_t index) {
+  check_index(index);
+  if (!cur_fd_.valid()) {
+    cur_fd_ = open_cached(AT_FDCWD, cur_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!cur_fd_.valid()) return nullptr;
+  }
+  UniqueFd fd = open_cached(cur_fd_.get(), files_.c_str(file_of_[index]), O_RDONLY | O_NOFOLLOW);
+  if (!fd.valid()) return nullptr;
+  return std::make_unique<FileMessageSource>(std::move(fd), file_path(index));
 }
 
 // Unlinks the files not yet removed; returns the indexes whose file was not under its known name.
@@ -92,7 +107,7 @@ std::vector<std::size_t> MaildirMaildrop::remove_files(std::span<const std::size
   std::vector<std::size_t> missing;
   for (const std::size_t index : indexes) {
     if (removed_[index]) continue;
-    if (::unlinkat(cur_fd_.get(), files_.c_str(file_of_[index]), 0) == 0) {
+    if (::unlinkat(cur_fd(), files_.c_str(file_of_[index]), 0) == 0) {
       removed_[index] = true;
     } else if (errno == ENOENT) {
       missing.push_back(index);
@@ -108,15 +123,15 @@ void MaildirMaildrop::refresh_names(std::span<const std::size_t> indexes) {
   std::unordered_map<std::string_view, std::size_t> wanted;
   for (const std::size_t index : indexes) wanted.emplace(unique_name(index), index);
   std::vector<std::pair<std::size_t, std::string>> found;  // applied after: wanted views files_
-  for_each_message_file(cur_fd_.get(), cur_dir_, [&](std::string_view name) {
+  for_each_message_file(cur_fd(), cur_dir_, [&](std::string_view name) {
     if (const auto it = wanted.find(unique_name_of(name)); it != wanted.end())
       found.emplace_back(it->second, name);
   });
   for (const auto& [index, name] : found) files_.rename(file_of_[index], name);
 }
 
-void MaildirMaildrop::make_removals_durable() const {
-  fsync_or_throw(cur_fd_.get(), cur_dir_);
+void MaildirMaildrop::make_removals_durable() {
+  fsync_or_throw(cur_fd(), cur_dir_);
   // Without this a crash could resurrect in new/ a message we took from there and then deleted.
   if (took_new_mail_) fsync_directory(maildir_ / maildir_new);
 }

@@ -26,11 +26,12 @@ class MaildirMaildrop final : public Maildrop {
 
   const std::vector<MessageInfo>& messages() const override { return messages_; }
   std::unique_ptr<MessageSource> open_message(std::size_t index) override;
+  std::unique_ptr<MessageSource> open_message_cached(std::size_t index) override;
   void commit_deletions(std::span<const std::size_t> indexes) override;
 
  private:
-  MaildirMaildrop(std::filesystem::path maildir, MaildropLock lock, UniqueFd cur_fd,
-                  bool took_new_mail, Snapshot snapshot);
+  MaildirMaildrop(std::filesystem::path maildir, MaildropLock lock, bool took_new_mail,
+                  Snapshot snapshot);
 
   std::filesystem::path file_path(std::size_t index) const {
     return cur_dir_ / files_.name(file_of_[index]);
@@ -39,17 +40,19 @@ class MaildirMaildrop final : public Maildrop {
   std::string_view unique_name(std::size_t index) const {
     return files_.unique_name(file_of_[index]);
   }
-  int open_file(std::size_t index, UniqueFd& fd) const;
+  // cur/, opened again on first use after open(): an idle session holds only its lock's descriptor.
+  int cur_fd();
+  int open_file(std::size_t index, UniqueFd& fd);
   std::vector<std::size_t> remove_files(std::span<const std::size_t> indexes,
                                         std::optional<StoreError>& failure);
   void refresh_names(std::span<const std::size_t> indexes);
-  void make_removals_durable() const;
+  void make_removals_durable();
   void rewrite_index() const;
 
   std::filesystem::path maildir_;
   std::filesystem::path cur_dir_;
   MaildropLock lock_;
-  UniqueFd cur_fd_;
+  UniqueFd cur_fd_;     // see cur_fd()
   bool took_new_mail_;  // renames out of new/ must be made durable along with any deletion
   std::vector<MessageInfo> messages_;
   FileNameList files_;  // cur/ at open, and names found after another reader's rename

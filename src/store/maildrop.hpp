@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,10 @@ class MessageSource {
   virtual ~MessageSource() = default;
   // Fills up to buf.size() bytes; returns 0 at the end. Blocking; throws StoreError.
   virtual std::size_t read(std::span<char> buf) = 0;
+  // Like read(), but only what can be had without waiting for a disk (the page cache): nullopt
+  // when that is nothing or the source cannot tell, and then the caller uses read() where
+  // blocking is allowed. Lets the event loop serve cached mail without a thread hand-off.
+  virtual std::optional<std::size_t> read_cached(std::span<char>) { return std::nullopt; }
 };
 
 // An open maildrop: holds the exclusive lock until destroyed, and a snapshot of the messages
@@ -56,6 +61,9 @@ class Maildrop {
   virtual const std::vector<MessageInfo>& messages() const = 0;
   // index is 0-based into messages(). Throws StoreError(temporary) when the file has vanished.
   virtual std::unique_ptr<MessageSource> open_message(std::size_t index) = 0;
+  // open_message() when it can be done from the kernel's caches alone, without blocking: nullptr
+  // otherwise and on any error (open_message() then does it the slow way and reports).
+  virtual std::unique_ptr<MessageSource> open_message_cached(std::size_t) { return nullptr; }
   // Removes the given messages (0-based indexes) and makes the removal durable (directory fsync)
   // before returning. A message that is already gone counts as removed. Throws StoreError.
   virtual void commit_deletions(std::span<const std::size_t> indexes) = 0;

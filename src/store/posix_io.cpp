@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -52,6 +54,26 @@ std::size_t read_some(int fd, std::span<char> buf, const std::filesystem::path& 
     if (n >= 0) return static_cast<std::size_t>(n);
     if (const int err = errno; err != EINTR)
       throw StoreError(StoreErrc::temporary, errno_message(err, "cannot read", path), err);
+  }
+}
+
+std::optional<std::size_t> read_cached(int fd, std::span<char> buf) {
+  iovec vec{buf.data(), buf.size()};
+  for (;;) {
+    const ssize_t n = ::preadv2(fd, &vec, 1, -1, RWF_NOWAIT);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) return std::nullopt;
+  }
+}
+
+UniqueFd open_cached(int dir_fd, const char* name, int flags) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_CACHED;
+  for (;;) {
+    const long fd = ::syscall(SYS_openat2, dir_fd, name, &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EINTR) return UniqueFd();
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,13 @@ UniqueFd open_directory(const std::filesystem::path& dir);
 
 // read(2) retried on EINTR; 0 means end of file. Any failure is a temporary StoreError.
 std::size_t read_some(int fd, std::span<char> buf, const std::filesystem::path& path);
+// preadv2(RWF_NOWAIT) at the file position: only bytes already in the page cache. nullopt when
+// none are (EAGAIN) or the file system cannot say (EOPNOTSUPP) or on any error: read_some() then.
+std::optional<std::size_t> read_cached(int fd, std::span<char> buf);
+// Opens NAME under DIR_FD (or an absolute path with AT_FDCWD) with openat2(RESOLVE_CACHED): fails
+// with EAGAIN instead of blocking when the lookup needs the disk. Invalid UniqueFd on failure,
+// errno set. O_CLOEXEC is added to flags.
+UniqueFd open_cached(int dir_fd, const char* name, int flags);
 // Writes everything, retrying short writes and EINTR.
 void write_all(int fd, std::string_view data, const std::filesystem::path& path);
 // The same for several pieces in order, with writev(2): nothing is copied to join them.

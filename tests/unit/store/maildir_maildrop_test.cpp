@@ -1,7 +1,9 @@
 // An open Maildir maildrop: its snapshot, reading messages that moved or vanished, and deletions.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 
 #include "store/maildir.hpp"
 #include "store/maildir_delivery.hpp"
@@ -40,6 +42,39 @@ TEST_F(MaildirMaildrop, ReadsEachMessageAsStored) {
   EXPECT_EQ(read_all(*maildrop->open_message(0)), "first\n");
   EXPECT_EQ(read_all(*maildrop->open_message(2)), "third\n");
   EXPECT_THROW(maildrop->open_message(3), std::out_of_range);
+}
+
+// What the event loop uses: the same bytes, without blocking, for files in the page cache (these
+// were just written, so they are); anything the fast path cannot do falls back to nullptr.
+TEST_F(MaildirMaildrop, CachedOpenAndReadGiveTheSameBytes) {
+  const auto maildrop = open();
+  const auto source = maildrop->open_message_cached(1);
+  ASSERT_NE(source, nullptr);
+  char buf[64];
+  const auto first = source->read_cached(buf);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(std::string_view(buf, *first), "second\n");
+  EXPECT_EQ(source->read_cached(buf), std::optional<std::size_t>(0));  // end of file
+  EXPECT_THROW(maildrop->open_message_cached(3), std::out_of_range);
+}
+
+TEST_F(MaildirMaildrop, CachedOpenOfAVanishedOrMovedMessageLeavesItToTheSlowPath) {
+  const auto maildrop = open();
+  fs::remove(cur("3.c:2,"));
+  EXPECT_EQ(maildrop->open_message_cached(2), nullptr);
+  EXPECT_THROW(maildrop->open_message(2), StoreError);
+  fs::rename(cur("1.a:2,"), cur("1.a:2,S"));
+  EXPECT_EQ(maildrop->open_message_cached(0), nullptr);
+  EXPECT_EQ(read_all(*maildrop->open_message(0)), "first\n");  // found again by unique name
+}
+
+TEST_F(MaildirMaildrop, CachedOpenRefusesASymlinkedMessage) {
+  write_file(tmp_.path() / "elsewhere", "secret\n");
+  const auto maildrop = open();
+  fs::remove(cur("2.b:2,S"));
+  fs::create_symlink(tmp_.path() / "elsewhere", cur("2.b:2,S"));
+  EXPECT_EQ(maildrop->open_message_cached(1), nullptr);
+  EXPECT_THROW(maildrop->open_message(1), StoreError);
 }
 
 TEST_F(MaildirMaildrop, MailDeliveredAfterOpenWaitsForTheNextSession) {
