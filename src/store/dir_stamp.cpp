@@ -28,9 +28,19 @@ std::optional<DirStamp> read_dir_stamp(int dir_fd) {
   return DirStamp{st.st_dev, st.st_ino, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
 }
 
+std::chrono::nanoseconds time_to_settle(const DirStamp& stamp, const timespec& now) {
+  using std::chrono::nanoseconds;
+  using std::chrono::seconds;
+  // Nanosecond time stamps are taken from the kernel's coarse clock, which moves every tick (at
+  // most 10 ms). A file system that keeps whole seconds only (nsec always 0) gets two seconds.
+  const nanoseconds margin = stamp.ctime_nsec != 0 ? settle_margin : nanoseconds(seconds(2));
+  const nanoseconds age =
+      seconds(now.tv_sec - stamp.ctime_sec) + nanoseconds(now.tv_nsec - stamp.ctime_nsec);
+  return age > margin ? nanoseconds(0) : margin - age + nanoseconds(1);
+}
+
 bool is_settled(const DirStamp& stamp, const timespec& now) {
-  // A whole second of margin also absorbs the coarse clock file systems stamp with.
-  return stamp.ctime_sec + 1 < now.tv_sec;
+  return time_to_settle(stamp, now) == std::chrono::nanoseconds(0);
 }
 
 std::string to_string(const DirStamp& stamp) {

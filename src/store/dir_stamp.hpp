@@ -2,6 +2,7 @@
 // instead of reading cur/ again, which on 100,000 messages is most of the cost of a login.
 #pragma once
 
+#include <chrono>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -25,8 +26,13 @@ struct DirStamp {
 
 std::optional<DirStamp> read_dir_stamp(int dir_fd);
 
-// True when the ctime is over a second older than now, so that any later change gets another one.
+// How much older than a change's ctime the clock must be before any later change is sure to get
+// another ctime (file systems with nanosecond stamps; whole-second ones get two seconds).
+inline constexpr std::chrono::milliseconds settle_margin{50};
+// True when the ctime is old enough that any later change gets another one.
 bool is_settled(const DirStamp& stamp, const timespec& now);
+// 0 when settled, else how long until it is.
+std::chrono::nanoseconds time_to_settle(const DirStamp& stamp, const timespec& now);
 
 std::string to_string(const DirStamp& stamp);  // "device:inode:sec.nsec"
 std::optional<DirStamp> parse_dir_stamp(std::string_view text);

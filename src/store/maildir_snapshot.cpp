@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
 #include "store/dir_stamp.hpp"
@@ -24,6 +26,9 @@ namespace postern::store {
 namespace {
 
 constexpr std::size_t scan_chunk_bytes = std::size_t{128} * 1024;
+// A directory this large (its st_size: some thousands of entries on ext4, xfs, btrfs, tmpfs) takes
+// longer to list than the settle margin.
+constexpr off_t big_directory_bytes = 128 * 1024;
 
 // Builds the UIDL of a message when it is matched, while its name is in cache: on 100,000 messages,
 // cache misses are much of the cost after readdir.
@@ -34,6 +39,7 @@ class SnapshotBuilder {
   Snapshot build(bool cur_touched);
 
  private:
+  void wait_until_settled() const;
   void adopt_index(const StoredIndex& index);
   void list_cur();
   void map_unique_names();
@@ -59,6 +65,7 @@ class SnapshotBuilder {
 
 Snapshot SnapshotBuilder::build(bool cur_touched) {
   const StoredIndex index(maildir_);
+  if (cur_touched) wait_until_settled();
   timespec listing_started{};
   ::clock_gettime(CLOCK_REALTIME, &listing_started);
   const std::optional<DirStamp> before = read_dir_stamp(cur_fd_);
@@ -74,6 +81,21 @@ Snapshot SnapshotBuilder::build(bool cur_touched) {
   const std::optional<DirStamp> stamp = stamp_worth_recording(before, listing_started);
   if (index_stale_ || stamp != index.cur_stamp()) write_index(maildir_, index_entries(), stamp);
   return std::move(snapshot_);
+}
+
+// Our own renames out of new/ just changed cur/: listing it now would give a list the index cannot
+// stamp (see stamp_worth_recording), and the next login would list all of cur/ again. On a big
+// cur/ that costs far more than waiting out the few milliseconds until the stamp is settled.
+void SnapshotBuilder::wait_until_settled() const {
+  struct stat st {};
+  if (::fstat(cur_fd_, &st) != 0 || st.st_size < big_directory_bytes) return;
+  const std::optional<DirStamp> stamp = read_dir_stamp(cur_fd_);
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (!stamp) return;
+  const auto wait = time_to_settle(*stamp, now);
+  if (wait > std::chrono::nanoseconds(0) && wait <= settle_margin)
+    std::this_thread::sleep_for(wait);
 }
 
 void SnapshotBuilder::adopt_index(const StoredIndex& index) {

@@ -21,11 +21,21 @@ TEST(DirStamp, RejectsMalformedText) {
     EXPECT_FALSE(parse_dir_stamp(text).has_value()) << text;
 }
 
-TEST(DirStamp, SettledOnlyAfterAFullSecond) {
-  const DirStamp stamp{1, 1, 100, 999999999};
-  EXPECT_FALSE(is_settled(stamp, timespec{100, 999999999}));
+TEST(DirStamp, NanosecondStampsSettleAfterTheMargin) {
+  const DirStamp stamp{1, 1, 100, 990000000};
+  EXPECT_FALSE(is_settled(stamp, timespec{100, 990000000}));
+  EXPECT_FALSE(is_settled(stamp, timespec{101, 40000000}));  // exactly 50 ms later
+  EXPECT_TRUE(is_settled(stamp, timespec{101, 40000001}));
+  EXPECT_EQ(time_to_settle(stamp, timespec{101, 0}), std::chrono::nanoseconds(40000001));
+  EXPECT_EQ(time_to_settle(stamp, timespec{102, 0}), std::chrono::nanoseconds(0));
+  EXPECT_FALSE(is_settled(stamp, timespec{99, 0}));  // a clock stepped back: not settled
+}
+
+TEST(DirStamp, WholeSecondStampsSettleAfterTwoSeconds) {
+  const DirStamp stamp{1, 1, 100, 0};
   EXPECT_FALSE(is_settled(stamp, timespec{101, 999999999}));
-  EXPECT_TRUE(is_settled(stamp, timespec{102, 0}));
+  EXPECT_FALSE(is_settled(stamp, timespec{102, 0}));
+  EXPECT_TRUE(is_settled(stamp, timespec{102, 1}));
 }
 
 TEST(DirStamp, ChangesWhenAnEntryIsAdded) {
