@@ -6,8 +6,12 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <exception>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -29,6 +33,9 @@ constexpr std::size_t scan_chunk_bytes = std::size_t{128} * 1024;
 // A directory this large (its st_size: some thousands of entries on ext4, xfs, btrfs, tmpfs) takes
 // longer to list than the settle margin.
 constexpr off_t big_directory_bytes = 128 * 1024;
+// Reading sizes of unindexed messages: up to this many threads, one per this many files.
+constexpr std::size_t max_parallel_readers = 16;
+constexpr std::size_t files_per_reader = 64;
 
 // Builds the UIDL of a message when it is matched, while its name is in cache: on 100,000 messages,
 // cache misses are much of the cost after readdir.
@@ -47,7 +54,8 @@ class SnapshotBuilder {
   void forget_order();
   void append_unindexed();
   void append(std::uint32_t file, std::uint64_t size);
-  std::optional<std::uint64_t> measure(std::uint32_t file);
+  std::vector<std::optional<std::uint64_t>> measure_all(std::span<const std::uint32_t> files) const;
+  std::optional<std::uint64_t> measure(std::uint32_t file, std::vector<char>& buffer) const;
   std::optional<DirStamp> stamp_worth_recording(const std::optional<DirStamp>& before,
                                                 const timespec& listing_started) const;
   std::vector<IndexEntry> index_entries() const;
@@ -59,7 +67,6 @@ class SnapshotBuilder {
   // Keys view snapshot_.files, which no longer grows once listed.
   std::unordered_map<std::string_view, std::uint32_t> by_unique_;
   std::vector<bool> listed_;  // by file: already in snapshot_.messages
-  std::vector<char> buffer_;
   bool index_stale_ = false;
 };
 
@@ -169,9 +176,49 @@ void SnapshotBuilder::append_unindexed() {
   std::sort(fresh.begin(), fresh.end(), [&files](std::uint32_t a, std::uint32_t b) {
     return natural_less(files.unique_name(a), files.unique_name(b));
   });
-  for (const std::uint32_t file : fresh) {
-    if (const auto size = measure(file)) append(file, *size);
+  const std::vector<std::optional<std::uint64_t>> sizes = measure_all(fresh);
+  for (std::size_t i = 0; i < fresh.size(); ++i)
+    if (sizes[i]) append(fresh[i], *sizes[i]);
+}
+
+// Sizes from ,W= names where they have one; the rest read in parallel. Reading is the whole cost
+// of a first login to a big maildrop whose names carry no size, and at queue depth one it waits
+// on the disk for every file: with many reads in flight the disk overlaps them (on this project's
+// test machine 16 readers read 20,000 cold files three times as fast as one).
+std::vector<std::optional<std::uint64_t>> SnapshotBuilder::measure_all(
+    std::span<const std::uint32_t> files) const {
+  std::vector<std::optional<std::uint64_t>> sizes(files.size());
+  std::vector<std::size_t> to_read;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (const auto named = crlf_size_from_name(snapshot_.files.name(files[i])))
+      sizes[i] = named;
+    else
+      to_read.push_back(i);
   }
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto reader = [&] {
+    std::vector<char> buffer(scan_chunk_bytes);
+    for (std::size_t k; (k = next.fetch_add(1)) < to_read.size();) {
+      try {
+        sizes[to_read[k]] = measure(files[to_read[k]], buffer);
+      } catch (...) {
+        const std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next = to_read.size();  // stop the others too
+      }
+    }
+  };
+  const std::size_t readers =
+      std::clamp<std::size_t>(to_read.size() / files_per_reader, 1, max_parallel_readers);
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t i = 1; i < readers; ++i) threads.emplace_back(reader);
+    reader();
+  }  // joined
+  if (failure) std::rethrow_exception(failure);
+  return sizes;
 }
 
 void SnapshotBuilder::append(std::uint32_t file, std::uint64_t size) {
@@ -180,9 +227,9 @@ void SnapshotBuilder::append(std::uint32_t file, std::uint64_t size) {
   snapshot_.file_of.push_back(file);
 }
 
-// nullopt when the file vanished between readdir and now. A ,W= size in the name is taken as is.
-std::optional<std::uint64_t> SnapshotBuilder::measure(std::uint32_t file) {
-  if (const auto named = crlf_size_from_name(snapshot_.files.name(file))) return named;
+// nullopt when the file vanished between readdir and now. Called from several threads at once.
+std::optional<std::uint64_t> SnapshotBuilder::measure(std::uint32_t file,
+                                                      std::vector<char>& buffer) const {
   const std::filesystem::path path = cur_dir_ / snapshot_.files.name(file);
   const UniqueFd fd(
       ::openat(cur_fd_, snapshot_.files.c_str(file), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -191,10 +238,8 @@ std::optional<std::uint64_t> SnapshotBuilder::measure(std::uint32_t file) {
     throw errno_error(errno, "cannot open", path);
   }
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  if (buffer_.empty()) buffer_.resize(scan_chunk_bytes);
   CrlfSizeCounter counter;
-  while (const std::size_t n = read_some(fd.get(), buffer_, path))
-    counter.feed({buffer_.data(), n});
+  while (const std::size_t n = read_some(fd.get(), buffer, path)) counter.feed({buffer.data(), n});
   return counter.size();
 }
 

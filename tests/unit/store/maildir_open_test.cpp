@@ -39,6 +39,26 @@ TEST_F(MaildirOpen, CreatesAnEmptyMaildrop) {
   }
 }
 
+// Enough unindexed files without a size in their names that they are read by several threads:
+// every size must still land on its own message, in UIDL order.
+TEST_F(MaildirOpen, SizesManyUnnamedMessagesInParallelEachToItsOwn) {
+  open();  // creates the maildir
+  constexpr int count = 3000;
+  std::vector<std::uint64_t> expected;
+  for (int i = 0; i < count; ++i) {
+    // i lines of "x\n": i * 3 octets as CRLF.
+    std::string text;
+    for (int line = 0; line < i; ++line) text += "x\n";
+    write_file(dir("cur") / (std::to_string(1000000 + i) + ".m" + std::to_string(i) + ".h:2,"),
+               text);
+    expected.push_back(static_cast<std::uint64_t>(i) * 3);
+  }
+  const auto maildrop = open();
+  ASSERT_EQ(maildrop->messages().size(), static_cast<std::size_t>(count));
+  EXPECT_EQ(sizes_of(*maildrop), expected);
+  EXPECT_EQ(maildrop->messages()[17].uidl, uidl_for_unique_name("1000017.m17.h"));
+}
+
 TEST_F(MaildirOpen, MovesNewMailToCurWithInfoSuffix) {
   const std::string first = deliver_to_maildir(maildir_, "a\nb\n");
   const std::string second = deliver_to_maildir(maildir_, "Subject: x\r\n\r\nno final newline");
