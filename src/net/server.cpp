@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -405,6 +406,9 @@ Server::Server(const config::Config& config, auth::Passdb& passdb, store::Maildr
     : impl_(std::make_unique<Impl>(config, passdb, store, tls, deliverer)) {
   raise_descriptor_limit();
   tune_allocator();
+  // A peer that closes while we write must cost an error on that connection, not the process:
+  // OpenSSL writes TLS records with write(2), which raises SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
 }
 
 Server::~Server() = default;

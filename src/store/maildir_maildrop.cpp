@@ -39,7 +39,8 @@ MaildirMaildrop::MaildirMaildrop(std::filesystem::path maildir, MaildropLock loc
       messages_(std::move(snapshot.messages)),
       files_(std::move(snapshot.files)),
       file_of_(std::move(snapshot.file_of)),
-      removed_(messages_.size()) {}
+      removed_(messages_.size()),
+      forgotten_(messages_.size()) {}
 
 std::unique_ptr<MessageSource> MaildirMaildrop::open_message(std::size_t index) {
   check_index(index);
@@ -136,12 +137,20 @@ void MaildirMaildrop::make_removals_durable() {
   if (took_new_mail_) fsync_directory(maildir_ / maildir_new);
 }
 
+void MaildirMaildrop::forget_cached(std::size_t index) {
+  check_index(index);
+  forgotten_[index] = true;
+  rewrite_index();
+}
+
 void MaildirMaildrop::rewrite_index() const {
   std::vector<IndexEntry> entries;
   entries.reserve(messages_.size());
   for (std::size_t i = 0; i < messages_.size(); ++i)
-    if (!removed_[i]) entries.push_back({files_.name(file_of_[i]), messages_[i].size});
-  // No stamp: our own deletions just changed cur/, so the next open lists it again.
+    if (!removed_[i] && !forgotten_[i])
+      entries.push_back({files_.name(file_of_[i]), messages_[i].size});
+  // No stamp: the next open lists cur/ again, and measures whatever the index does not hold (our
+  // own deletions just changed cur/; a forgotten message is not in the index).
   write_index(maildir_, entries, std::nullopt);
 }
 

@@ -28,6 +28,7 @@ class MaildirMaildrop final : public Maildrop {
   std::unique_ptr<MessageSource> open_message(std::size_t index) override;
   std::unique_ptr<MessageSource> open_message_cached(std::size_t index) override;
   void commit_deletions(std::span<const std::size_t> indexes) override;
+  void forget_cached(std::size_t index) override;
 
  private:
   MaildirMaildrop(std::filesystem::path maildir, MaildropLock lock, bool took_new_mail,
@@ -58,6 +59,7 @@ class MaildirMaildrop final : public Maildrop {
   FileNameList files_;  // cur/ at open, and names found after another reader's rename
   std::vector<std::uint32_t> file_of_;  // by message index: its current name in files_
   std::vector<bool> removed_;           // by message index
+  std::vector<bool> forgotten_;         // by message index: left out of the index (forget_cached)
 };
 
 }  // namespace postern::store

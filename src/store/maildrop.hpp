@@ -67,6 +67,10 @@ class Maildrop {
   // Removes the given messages (0-based indexes) and makes the removal durable (directory fsync)
   // before returning. A message that is already gone counts as removed. Throws StoreError.
   virtual void commit_deletions(std::span<const std::size_t> indexes) = 0;
+  // The message's file no longer has the size it was listed with (changed behind our back):
+  // forget what is cached about it, so that the next session measures it again. Blocking; never
+  // throws (a cache that cannot be updated is rebuilt later).
+  virtual void forget_cached(std::size_t) {}
 };
 
 // Who the maildrop belongs to: the authenticated user name and the passwd-file home.

@@ -1,9 +1,11 @@
 // An open Maildir maildrop: its snapshot, reading messages that moved or vanished, and deletions.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 
 #include "store/maildir.hpp"
 #include "store/maildir_delivery.hpp"
@@ -75,6 +77,24 @@ TEST_F(MaildirMaildrop, CachedOpenRefusesASymlinkedMessage) {
   fs::create_symlink(tmp_.path() / "elsewhere", cur("2.b:2,S"));
   EXPECT_EQ(maildrop->open_message_cached(1), nullptr);
   EXPECT_THROW(maildrop->open_message(1), StoreError);
+}
+
+// A file rewritten behind our back keeps its name, and so its place in a stamped index: once the
+// session has noticed, the next one must measure it again instead of trusting the old size.
+TEST_F(MaildirMaildrop, AForgottenMessageIsMeasuredAgainByTheNextSession) {
+  open();  // the index now holds sizes 7, 8, 7
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // let cur/ settle: stamped
+  open();
+  write_file(cur("2.b:2,S"), "second, and much longer\n");  // same name: cur/ unchanged
+  {
+    const auto stale = open();
+    EXPECT_EQ(stale->messages()[1].size, 8U);  // the index, trusted
+    stale->forget_cached(1);
+  }
+  const auto next = open();
+  ASSERT_EQ(next->messages().size(), 3U);
+  EXPECT_EQ(next->messages()[2].uidl, "2.b");  // measured again, after the indexed ones
+  EXPECT_EQ(next->messages()[2].size, 25U);
 }
 
 TEST_F(MaildirMaildrop, MailDeliveredAfterOpenWaitsForTheNextSession) {
