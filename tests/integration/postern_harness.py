@@ -278,7 +278,11 @@ class LmtpLine:
         if path is not None:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            try:
+                self.sock.connect(path)
+            except OSError:
+                self.sock.close()  # no ResourceWarning when nobody listens
+                raise
         else:
             self.sock = socket.create_connection(
                 ("127.0.0.1", port), timeout=timeout,
@@ -449,6 +453,7 @@ class ServerFixture:
         self._eof = 0
         self._threads = []
         self._msg_counter = 0
+        self._started_with = {}  # the config keywords of the last start(), for respawn()
 
     def passwd_line(self, user, password):
         home = os.path.join(self.dir, "home", user)
@@ -516,6 +521,7 @@ class ServerFixture:
     def start(self, **config):
         """Write the config and start `postern serve`; returns once it logs "listening on" for
         every listener (POP3 and LMTP)."""
+        self._started_with = dict(config)
         last_error = None
         for _attempt in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
@@ -528,6 +534,13 @@ class ServerFixture:
             except PortTaken as e:
                 last_error = e
         raise AssertionError(f"could not start postern: {last_error}")
+
+    def respawn(self, extra_patterns=()):
+        """Start `postern serve` again from the config file as it stands (same ports, same socket
+        paths), as after a crash: no clean-up and no retry, so a port or socket file still held
+        is a failure. Waits for every listener of the last start() and each of extra_patterns
+        (e.g. an implicit TLS listener added with extra=)."""
+        self._spawn(self._listening_patterns(self._started_with) + list(extra_patterns))
 
     def _listening_patterns(self, config):
         patterns = []
@@ -633,6 +646,16 @@ class ServerFixture:
                 print(f"kept {self.dir}")
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
+        self.assert_no_sanitizer_report()
+
+    def assert_no_sanitizer_report(self):
+        """Fails when a ThreadSanitizer build of postern reported a race (or any TSan warning) on
+        stderr. TSan goes on after a report unless halt_on_error is set, so neither a crash nor
+        the exit code would show it; cleanup() calls this, so every test using the fixture fails."""
+        text = self.log_text()
+        at = text.find("WARNING: ThreadSanitizer")
+        if at >= 0:
+            raise AssertionError("ThreadSanitizer report in postern's stderr:\n" + text[at:at + 8000])
 
     # -- logs -----------------------------------------------------------------------------------
 
