@@ -2,6 +2,7 @@
 // beside them, and the rule that a file's unique name is everything before its first ':'.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -11,6 +12,8 @@
 namespace postern::store {
 
 inline constexpr const char* maildir_tmp = "tmp";
+// A file in tmp/ older than this is an abandoned delivery (the Maildir convention: 36 hours).
+inline constexpr std::chrono::hours stale_tmp_age{36};
 inline constexpr const char* maildir_new = "new";
 inline constexpr const char* maildir_cur = "cur";
 inline constexpr const char* maildir_lock_file = "postern.lock";

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -15,13 +18,40 @@
 #include "store/maildir_listing.hpp"
 #include "store/maildir_new_mail.hpp"
 #include "store/posix_io.hpp"
+#include "store/printable.hpp"
 
 namespace postern::store {
+namespace {
+
+// The Maildir convention: a file in tmp/ untouched for 36 hours is a delivery that died before
+// its rename (a killed MDA, a crash, a full disk) and will never complete. Removed at login, under
+// the lock; a delivery in progress has a fresh time stamp. Failures only cost the clean-up.
+void remove_stale_tmp_files(const std::filesystem::path& maildir) {
+  const std::filesystem::path tmp_dir = maildir / maildir_tmp;
+  try {
+    const UniqueFd tmp_fd = open_directory(tmp_dir);
+    const auto cutoff = std::chrono::system_clock::now() - stale_tmp_age;
+    for (const std::string& name : list_message_files(tmp_fd.get(), tmp_dir)) {
+      struct stat st {};
+      if (::fstatat(tmp_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode))
+        continue;
+      const auto modified = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+      if (modified < cutoff && ::unlinkat(tmp_fd.get(), name.c_str(), 0) == 0)
+        spdlog::info("removed stale {}", printable((tmp_dir / name).native()));
+    }
+  } catch (const StoreError& e) {
+    spdlog::warn("tmp/ not cleaned: {}", e.what());
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<Maildrop> MaildirMaildrop::open(const std::filesystem::path& maildir,
                                                 std::string_view user) {
   ensure_maildir(maildir);
   MaildropLock lock = MaildropLock::acquire(maildir, user);
+  remove_stale_tmp_files(maildir);
   UniqueFd cur_fd = open_directory(maildir / maildir_cur);
   const bool took_new_mail = move_new_to_cur(maildir, cur_fd.get());
   Snapshot snapshot = take_snapshot(maildir, cur_fd.get(), took_new_mail);

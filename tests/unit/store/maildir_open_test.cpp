@@ -1,7 +1,10 @@
 // Opening a Maildir maildrop: new/ -> cur/, what counts as a message, sizes, UIDLs and order.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include "store/maildir.hpp"
 #include "store/maildir_delivery.hpp"
@@ -57,6 +60,20 @@ TEST_F(MaildirOpen, SizesManyUnnamedMessagesInParallelEachToItsOwn) {
   ASSERT_EQ(maildrop->messages().size(), static_cast<std::size_t>(count));
   EXPECT_EQ(sizes_of(*maildrop), expected);
   EXPECT_EQ(maildrop->messages()[17].uidl, uidl_for_unique_name("1000017.m17.h"));
+}
+
+// Deliveries that died before their rename leave files in tmp/: the Maildir convention removes
+// them after 36 hours, at a login; anything younger may be a delivery still being written.
+TEST_F(MaildirOpen, RemovesAbandonedDeliveriesFromTmpAfter36Hours) {
+  open();  // creates the maildir
+  write_file(dir("tmp") / "1.abandoned.h", "half a mess");
+  write_file(dir("tmp") / "2.writing.h", "being written");
+  const timespec old_time{::time(nullptr) - 37 * 3600, 0};
+  const timespec times[2] = {old_time, old_time};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir("tmp") / "1.abandoned.h").c_str(), times, 0), 0);
+  const auto maildrop = open();
+  EXPECT_TRUE(maildrop->messages().empty());
+  EXPECT_EQ(entries_of(dir("tmp")), std::vector<std::string>{"2.writing.h"});
 }
 
 TEST_F(MaildirOpen, MovesNewMailToCurWithInfoSuffix) {
