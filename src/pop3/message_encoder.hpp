@@ -25,6 +25,7 @@ class MessageEncoder {
   std::uint64_t content_octets() const { return content_octets_; }
 
  private:
+  void feed_whole(std::string_view chunk, std::string& out);
   void end_line(bool empty_line);
   void emit(std::string_view text, std::string& out);
 
