@@ -16,6 +16,7 @@ An attack raises AssertionError for wrong server behaviour and SkipAttack when t
 cannot host it (no tmpfs mount, too little disk).
 """
 
+import abc
 import base64
 import hashlib
 import os
@@ -316,7 +317,7 @@ class Context:
                                  f"{timeout}s during the attack")
 
 
-class Attack:
+class Attack(abc.ABC):
     """One attack. Subclasses set name and memory_limit (peak RSS growth on the optimised build)
     and override run(); config(), prepare(), verify_after() and cleanup() when they need to."""
 
@@ -331,9 +332,9 @@ class Attack:
     def prepare(self, fixture):
         """Before the server starts: mounts, maildrops."""
 
+    @abc.abstractmethod
     def run(self, ctx):
         """The attack; returns a one-line outcome. Raises AssertionError on wrong behaviour."""
-        raise NotImplementedError
 
     def verify_after(self, fixture):
         """After the attack, server still running: nothing lost."""
