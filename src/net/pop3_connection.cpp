@@ -601,7 +601,8 @@ class Pop3Connection {
     // The status line, the encoded message and its terminating line leave together when they fit
     // in one chunk: one write for a typical message instead of three.
     std::string encoded;
-    encoded.reserve(chunk_size + chunk_size / 4);
+    // The encoder may double a chunk (every LF becomes CRLF): room for that, allocated once.
+    encoded.reserve(2 * chunk_size + 64);
     encoded.append(session_.output());
     session_.output().clear();
     for (bool more = true; more;) {
