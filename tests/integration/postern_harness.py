@@ -123,7 +123,45 @@ class ConnectionClosed(Exception):
     pass
 
 
-class Pop3Line:
+class _LineClient:
+    """What the POP3 and LMTP line clients share: the socket, the receive buffer, sending, and
+    waiting for the server to close. Subclasses provide read_line()."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionClosed(f"server closed the connection (unread: {bytes(self.buf)[:200]!r})")
+        self.buf += chunk
+
+    def wait_closed(self, timeout=START_TIMEOUT):
+        """Read until EOF; return the lines that came before it. Fails if EOF never comes."""
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                lines.append(self.read_line())
+            except (ConnectionClosed, ConnectionResetError):
+                return lines
+            except socket.timeout:
+                raise AssertionError(f"server did not close the connection within {timeout}s; "
+                                     f"lines read: {lines!r}")
+            if len(lines) > 100:
+                raise AssertionError(f"server kept talking instead of closing: {lines[:5]!r}...")
+
+
+class Pop3Line(_LineClient):
     """A line-level POP3 client over a plain socket: send bytes, read one CRLF line, read a
     multi-line response. Keeps its own buffer so that pipelined answers are not lost."""
 
@@ -140,12 +178,6 @@ class Pop3Line:
     def local_port(self):
         return self.sock.getsockname()[1]
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
     def abort(self):
         """Drop the connection with a TCP RST, as a crashing client would."""
         try:
@@ -153,17 +185,6 @@ class Pop3Line:
         except OSError:
             pass
         self.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionClosed(f"server closed the connection (unread: {bytes(self.buf)[:200]!r})")
-        self.buf += chunk
 
     def read_line(self):
         """One response line without its CRLF. A line ended by a bare LF is a protocol error."""
@@ -219,25 +240,6 @@ class Pop3Line:
             return r
         return self.cmd(b"PASS " + _b(password))
 
-    def wait_closed(self, timeout=START_TIMEOUT):
-        """Read until EOF; return the lines that came before it. Fails if EOF never comes."""
-        deadline = time.monotonic() + timeout
-        lines = []
-        while True:
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                lines.append(self.read_line())
-            except ConnectionClosed:
-                return lines
-            except ConnectionResetError:
-                return lines
-            except socket.timeout:
-                raise AssertionError(f"server did not close the connection within {timeout}s; "
-                                     f"lines read: {lines!r}")
-            if len(lines) > 100:
-                raise AssertionError(f"server kept talking instead of closing: {lines[:5]!r}...")
-
-
 def unstuff(raw):
     """Undo dot-stuffing of a raw multi-line body (terminator included)."""
     assert raw.endswith(b".\r\n"), raw[-20:]
@@ -266,7 +268,7 @@ def lmtp_data(message):
     return dot_stuff(wire_form(message))
 
 
-class LmtpLine:
+class LmtpLine(_LineClient):
     """A line-level LMTP client over TCP (port) or a unix socket (path): send bytes, read whole
     replies. Keeps its own buffer, so pipelined replies are read one by one in order.
 
@@ -289,23 +291,6 @@ class LmtpLine:
                 source_address=(source, 0) if source else None)
         self.buf = bytearray()
         self.greeting = None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionClosed(f"server closed the connection (unread: {bytes(self.buf)[:200]!r})")
-        self.buf += chunk
 
     def read_line(self):
         while True:
@@ -371,23 +356,6 @@ class LmtpLine:
             accepted = sum(1 for r in out["rcpt"] if r.startswith(b"250"))
             out["results"] = self.read_replies(accepted)
         return out
-
-    def wait_closed(self, timeout=START_TIMEOUT):
-        """Read until EOF; return the reply lines that came before it."""
-        deadline = time.monotonic() + timeout
-        lines = []
-        while True:
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                lines.append(self.read_line())
-            except (ConnectionClosed, ConnectionResetError):
-                return lines
-            except socket.timeout:
-                raise AssertionError(f"server did not close the connection within {timeout}s; "
-                                     f"lines read: {lines!r}")
-            if len(lines) > 100:
-                raise AssertionError(f"server kept talking instead of closing: {lines[:5]!r}...")
-
 
 def parse_multiline_pairs(body):
     """LIST/UIDL body -> list of (number, value) pairs as bytes."""
